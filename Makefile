@@ -1,0 +1,38 @@
+# The two commands the README gives: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/interop/node_modules/.installed
+
+.PHONY: serve test lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "python3 is required"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { sh scripts/ensure-system-deps.sh python && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+serve: $(STAMP)
+	$(BIN)/bayeux-broker serve --host 127.0.0.1 --port 8000 --mount /faye
+
+system-deps:
+	sh scripts/ensure-system-deps.sh node
+
+$(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
+	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check protocol broker clients tests bench
+	$(BIN)/mypy
+
+test: system-deps $(STAMP) $(NODE_STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: system-deps $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) tests/interop/node_modules bench/node_modules

@@ -1,0 +1,6 @@
+"""Transports translate between the wire and ``Broker.process`` (faye-protocol.md §4)."""
+
+from broker.transports.http import BayeuxHTTP
+from broker.transports.websocket import BayeuxWebSocket
+
+__all__ = ["BayeuxHTTP", "BayeuxWebSocket"]

@@ -1,0 +1,162 @@
+"""HTTP transports on the mount (faye ``node_adapter.js``, faye-protocol.md §4.1-§4.4, §4.6).
+
+Dispatch order inside the mount, as faye does it: ``.js``/``.map`` paths are static files;
+``OPTIONS`` or a request carrying ``Access-Control-Request-Method`` is a CORS preflight;
+``GET`` accepting ``text/event-stream`` is an EventSource; other ``GET`` is callback-polling
+(JSONP); ``POST`` is long-polling (JSON body, or form/text body with ``message=``); any other
+method is a 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from broker.extensions import Context
+from broker.server import Broker, Outgoing
+from broker.transports.eventsource import serve_eventsource
+from broker.transports.responses import bayeux_headers, error_response, preflight_response
+from protocol.messages import JSONP_CALLBACK, DecodeError, decode_batch, encode_jsonp, is_valid_jsonp_callback
+
+__all__ = ["BayeuxHTTP"]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BayeuxHTTP:
+    """ASGI app for every HTTP request under the mount."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.settings = broker.settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self._dispatch(request, scope, receive, send)
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def _dispatch(self, request: Request, scope: Scope, receive: Receive, send: Send) -> Response | None:
+        path = request.url.path
+        method = request.method
+        headers = request.headers
+        if path.endswith(".js") or path.endswith(".map"):
+            return await self.static(request)
+        if method == "OPTIONS" or "access-control-request-method" in headers:
+            return preflight_response(headers)
+        if method == "GET" and "text/event-stream" in headers.get("accept", ""):
+            await serve_eventsource(self.broker, request, scope, receive, send)
+            return None
+        if method == "GET":
+            return await self.callback_polling(request, receive)
+        if method == "POST":
+            return await self.long_polling(request, receive)
+        return error_response(400, "Bad request: unsupported method")
+
+    async def static(self, request: Request) -> Response:
+        """Static files under the mount; the browser client is served by a later release."""
+        return error_response(404, "Not found")
+
+    def _context(self, request: Request, transport: str) -> Context:
+        client = request.client
+        return Context(
+            transport=transport,
+            headers=dict(request.headers),
+            url=str(request.url),
+            client_host=client.host if client else None,
+        )
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def long_polling(self, request: Request, receive: Receive) -> Response:
+        """``long-polling`` and ``cross-origin-long-polling``: POST, JSON or ``message=`` body."""
+        try:
+            body = await self._read_body(request)
+        except BodyTooLarge:
+            return error_response(413, f"Request body larger than {self.settings.max_body_bytes} bytes")
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type == "application/json":
+            raw: bytes | str = body
+        else:
+            try:
+                form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                return error_response(400, "Bad request: body is not UTF-8")
+            values = [value for key, value in form if key == "message"]
+            if not values:
+                return error_response(400, "Bad request: no message parameter")
+            raw = values[0]
+        replies = await self._process(raw, request, receive, "long-polling")
+        if isinstance(replies, Response):
+            return replies
+        return Response(
+            await self.broker.encode(replies, self._context(request, "long-polling")),
+            headers=bayeux_headers(request.headers, "application/json; charset=utf-8"),
+        )
+
+    async def callback_polling(self, request: Request, receive: Receive) -> Response:
+        """``callback-polling`` (JSONP): ``GET ?message=...&jsonp=cb``, body ``/**/cb([...]);``."""
+        callback = request.query_params.get("jsonp", JSONP_CALLBACK)
+        if not is_valid_jsonp_callback(callback):
+            return error_response(400, "Bad request: invalid jsonp callback name")
+        raw = request.query_params.get("message")
+        if raw is None:
+            return error_response(400, "Bad request: no message parameter")
+        if len(raw) > self.settings.max_body_bytes:
+            return error_response(413, f"Message larger than {self.settings.max_body_bytes} bytes")
+        replies = await self._process(raw, request, receive, "callback-polling")
+        if isinstance(replies, Response):
+            return replies
+        payload = await self.broker.encode(replies, self._context(request, "callback-polling"))
+        headers = bayeux_headers(request.headers, "text/javascript; charset=utf-8")
+        headers["Content-Disposition"] = "attachment; filename=f.txt"
+        return Response(encode_jsonp(callback, payload), headers=headers)
+
+    async def _process(
+        self, raw: bytes | str, request: Request, receive: Receive, transport: str
+    ) -> list[Outgoing] | Response:
+        try:
+            messages = decode_batch(raw, max_messages=self.settings.max_batch_messages)
+        except DecodeError as exc:
+            return error_response(400, exc.reason)
+        context = self._context(request, transport)
+        work = asyncio.ensure_future(self.broker.process(messages, context))
+        gone = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not work.done():
+            # The HTTP client went away mid-poll: release the hold so nothing is taken
+            # from the queue for a response nobody reads (faye would lose those messages).
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            return Response(b"", status_code=499)
+        return work.result()
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

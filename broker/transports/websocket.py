@@ -1,0 +1,96 @@
+"""``websocket`` transport (faye ``src/protocol/socket.js``, faye-protocol.md §4.5).
+
+Each text frame is a JSON object or array; malformed frames are ignored and the socket
+stays open. A frame holding ``/meta/connect`` binds the socket to that client (only if the
+client exists). Replies to a frame go out as one JSON array frame; deliveries are pushed
+as they happen, coalesced per loop turn into one array frame. A frame with a connect is
+processed in its own task so that the held reply does not block later frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from broker.connections import PushSink
+from broker.delivery import Delivery
+from broker.extensions import Context
+from broker.server import Broker
+from protocol.commands import Message
+from protocol.messages import DecodeError, decode_batch
+
+__all__ = ["BayeuxWebSocket"]
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketSink(PushSink):
+    def __init__(self, broker: Broker, websocket: WebSocket) -> None:
+        super().__init__()
+        self.broker = broker
+        self.websocket = websocket
+        self.context: Context | None = None
+
+    async def write(self, deliveries: list[Delivery]) -> None:
+        assert self.context is not None
+        payload = await self.broker.encode(deliveries, self.context)
+        if payload != b"[]":
+            await self.websocket.send_text(payload.decode())
+
+    async def on_write_failed(self, client_id: str, deliveries: list[Delivery]) -> None:
+        await self.broker.engine.requeue(client_id, deliveries)
+
+
+class BayeuxWebSocket:
+    """ASGI app for WebSocket upgrades on the mount."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await self.broker.start()
+        await websocket.accept()
+        sink = WebSocketSink(self.broker, websocket)
+        client = websocket.client
+        context = Context(
+            transport="websocket",
+            headers=dict(websocket.headers),
+            url=str(websocket.url),
+            client_host=client.host if client else None,
+            socket=sink,
+        )
+        sink.context = context
+        tasks: set[asyncio.Task[None]] = set()
+        max_messages = self.broker.settings.max_batch_messages
+        try:
+            while True:
+                text = await websocket.receive_text()
+                try:
+                    messages = decode_batch(text, max_messages=max_messages)
+                except DecodeError:
+                    continue
+                if any(m.get("channel") == "/meta/connect" for m in messages):
+                    task = asyncio.ensure_future(self._reply(websocket, messages, context))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                else:
+                    await self._reply(websocket, messages, context)
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            pass
+        finally:
+            self.broker.connections.unbind(sink)
+            for task in tasks:
+                task.cancel()
+
+    async def _reply(self, websocket: WebSocket, messages: list[Message], context: Context) -> None:
+        replies = await self.broker.process(messages, context)
+        payload = await self.broker.encode(replies, context)
+        try:
+            await websocket.send_text(payload.decode())
+        except Exception:
+            log.debug("websocket closed before a reply could be sent", exc_info=True)

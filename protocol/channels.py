@@ -1,0 +1,79 @@
+"""Channel-name grammar and wildcard expansion (faye ``src/protocol/grammar.js``, ``channel.js``).
+
+A segment is one or more of ``A-Z a-z 0-9 - _ ! ~ ( ) $ @``. A channel *name* is one or more
+``/segment``; a *pattern* is zero or more ``/segment`` followed by ``/*`` or ``/**``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = [
+    "META_CHANNELS",
+    "expand",
+    "is_meta",
+    "is_name",
+    "is_pattern",
+    "is_service",
+    "is_subscribable",
+    "is_valid",
+]
+
+_SEGMENT = r"[A-Za-z0-9\-_!~()$@]+"
+_NAME = re.compile(rf"(?:/{_SEGMENT})+")
+_PATTERN = re.compile(rf"(?:/{_SEGMENT})*/\*\*?")
+
+HANDSHAKE = "/meta/handshake"
+CONNECT = "/meta/connect"
+SUBSCRIBE = "/meta/subscribe"
+UNSUBSCRIBE = "/meta/unsubscribe"
+DISCONNECT = "/meta/disconnect"
+META_CHANNELS = frozenset({HANDSHAKE, CONNECT, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT})
+
+
+def is_name(channel: object) -> bool:
+    """True for a concrete channel name such as ``/foo/bar`` (no wildcard)."""
+    return isinstance(channel, str) and _NAME.fullmatch(channel) is not None
+
+
+def is_pattern(channel: object) -> bool:
+    """True for a wildcard pattern such as ``/foo/*`` or ``/**``."""
+    return isinstance(channel, str) and _PATTERN.fullmatch(channel) is not None
+
+
+def is_valid(channel: object) -> bool:
+    """faye ``Channel.isValid``: a name or a pattern."""
+    return is_name(channel) or is_pattern(channel)
+
+
+def _first_segment(channel: str) -> str:
+    return channel.split("/", 2)[1]
+
+
+def is_meta(channel: object) -> bool:
+    """faye ``Channel.isMeta``: valid, and the first segment is ``meta``."""
+    return is_valid(channel) and _first_segment(channel) == "meta"  # type: ignore[arg-type]
+
+
+def is_service(channel: object) -> bool:
+    """faye ``Channel.isService``: valid, and the first segment is ``service``."""
+    return is_valid(channel) and _first_segment(channel) == "service"  # type: ignore[arg-type]
+
+
+def is_subscribable(channel: object) -> bool:
+    """faye ``Channel.isSubscribable``: valid, neither meta nor service."""
+    return is_valid(channel) and _first_segment(channel) not in ("meta", "service")  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=8192)
+def expand(name: str) -> tuple[str, ...]:
+    """The subscription keys that receive a publish to ``name`` (faye ``Channel.expand``).
+
+    ``/a/b/c`` gives ``/**``, ``/a/b/c``, ``/a/b/*``, ``/a/**``, ``/a/b/**``: the name, the
+    name with its last segment replaced by ``*``, and ``/**`` after every proper prefix.
+    """
+    segments = name.split("/")[1:]
+    keys = ["/**", name, "/".join(["", *segments[:-1], "*"])]
+    keys.extend("/".join(["", *segments[:i], "**"]) for i in range(1, len(segments)))
+    return tuple(keys)

@@ -1,0 +1,33 @@
+"""Shared fixtures: brokers on free loopback ports, started the way users start them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.servers import BrokerProcess, start_broker
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[BrokerProcess]:
+    """One broker for the session, started with the CLI, ``--timeout 2`` (T = 2 s)."""
+    process = start_broker("--timeout", "2")
+    yield process
+    process.stop()
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a tool is missing on a developer machine, fail in CI (CI=true)."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
