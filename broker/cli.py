@@ -44,9 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks a free one)")
     serve.add_argument("--mount", default=defaults.mount, help="path of the Bayeux endpoint (default /faye)")
-    serve.add_argument("--timeout", type=_positive(float), default=defaults.timeout, help="connect hold time, seconds (default 60)")
-    serve.add_argument("--interval", type=float, default=defaults.interval, help="advice interval, seconds (default 0)")
-    serve.add_argument("--ping", type=_positive(float), default=None, help="WebSocket ping every SECONDS (default: none)")
+    serve.add_argument("--timeout", type=_positive(float), default=defaults.timeout,
+                       help="connect hold time, seconds (default 60)")
+    serve.add_argument("--interval", type=float, default=defaults.interval,
+                       help="advice interval, seconds (default 0)")
+    serve.add_argument("--ping", type=_positive(float), default=None,
+                       help="WebSocket ping every SECONDS (default: none)")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     limits = serve.add_argument_group("limits")
     for name, help_text in (

@@ -38,10 +38,10 @@ class Context:
 class Extension:
     """Base class: override ``incoming`` and/or ``outgoing``."""
 
-    def incoming(self, message: Message, context: Context) -> Message | None | Awaitable[Message | None]:
+    def incoming(self, message: Message, context: Context) -> Message | Awaitable[Message | None] | None:
         return message
 
-    def outgoing(self, message: Message, context: Context) -> Message | None | Awaitable[Message | None]:
+    def outgoing(self, message: Message, context: Context) -> Message | Awaitable[Message | None] | None:
         return message
 
     @property

@@ -22,6 +22,7 @@ from broker.engines.memory import MemoryEngine
 from broker.events import EventBus
 from broker.extensions import Context, Extension, run_pipeline
 from broker.ids import generate_client_id
+from broker.local import LocalClient
 from protocol import channels, errors
 from protocol.commands import (
     Connect,
@@ -76,6 +77,7 @@ class Broker:
         self._started = False
         self._start_lock = asyncio.Lock()
         self.closing = False
+        self._client: LocalClient | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -91,6 +93,9 @@ class Broker:
     async def close(self) -> None:
         """Answer every pending connect, then stop the engine (faye ``adapter.close``)."""
         self.closing = True
+        if self._client is not None:
+            await self._client.disconnect()
+            self._client = None
         self.connections.release_all("shutdown")
         await asyncio.sleep(0)
         if self._started:
@@ -110,6 +115,20 @@ class Broker:
     def _rebuild_pipelines(self) -> None:
         self._incoming = [e.incoming for e in self._extensions if e.has_incoming]
         self._outgoing = [e.outgoing for e in self._extensions if e.has_outgoing]
+
+    @property
+    def outgoing_hooks(self) -> list[Callable[..., object]]:
+        return self._outgoing
+
+    def client(self) -> LocalClient:
+        """The server-side client (faye ``bayeux.getClient()``), created on first use."""
+        if self._client is None:
+            self._client = LocalClient(self)
+        return self._client
+
+    async def publish(self, channel: str, data: object) -> Message:
+        """Publish from the server (through the server-side client and the extensions)."""
+        return await self.client().publish(channel, data)
 
     def on(self, event: str, listener: Callable[..., object]) -> None:
         """Listen to a monitoring event (faye ``bayeux.on``)."""

@@ -10,7 +10,6 @@ processed in its own task so that the held reply does not block later frames.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from starlette.types import Receive, Scope, Send
