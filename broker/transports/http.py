@@ -139,6 +139,8 @@ class BayeuxHTTP:
         except DecodeError as exc:
             return error_response(400, exc.reason)
         context = self._context(request, transport)
+        if not any(message.get("channel") == "/meta/connect" for message in messages):
+            return await self.broker.process(messages, context)
         work = asyncio.ensure_future(self.broker.process(messages, context))
         gone = asyncio.ensure_future(_wait_disconnect(receive))
         try:

@@ -28,17 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketSink(PushSink):
-    def __init__(self, broker: Broker, websocket: WebSocket) -> None:
+    def __init__(self, broker: Broker, send: Send) -> None:
         super().__init__()
         self.broker = broker
-        self.websocket = websocket
+        self.send = send
         self.context: Context | None = None
 
     async def write(self, deliveries: list[Delivery]) -> None:
         assert self.context is not None
         payload = await self.broker.encode(deliveries, self.context)
         if payload != b"[]":
-            await self.websocket.send_text(payload.decode())
+            # raw ASGI send: this is the fan-out hot path
+            await self.send({"type": "websocket.send", "text": payload.decode()})
 
     async def on_write_failed(self, client_id: str, deliveries: list[Delivery]) -> None:
         await self.broker.engine.requeue(client_id, deliveries)
@@ -54,7 +55,7 @@ class BayeuxWebSocket:
         websocket = WebSocket(scope, receive, send)
         await self.broker.start()
         await websocket.accept()
-        sink = WebSocketSink(self.broker, websocket)
+        sink = WebSocketSink(self.broker, send)
         client = websocket.client
         context = Context(
             transport="websocket",
