@@ -6,6 +6,7 @@ Arguments are rendered as JavaScript's ``String()`` would, joined by commas, so 
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 __all__ = [
@@ -22,6 +23,11 @@ __all__ = [
     "parse_error",
     "subscription_limit",
 ]
+
+
+_ERROR_CHAR = r"[A-Za-z0-9\-_!~()$@ /*.]"
+_ERROR = re.compile(rf"[0-9]{{3}}:(?:{_ERROR_CHAR}|,)*:{_ERROR_CHAR}*")
+"""faye ``Grammar.ERROR``: segment characters plus space, ``/``, ``*`` and ``.``; args split by commas."""
 
 
 class ErrorCode(IntEnum):
@@ -99,10 +105,12 @@ def message_too_large(channel: object) -> str:
 
 
 def parse_error(error: object) -> tuple[int | None, list[str], str]:
-    """Split an error string into (code, args, message); a non-conforming string has code None."""
-    if isinstance(error, str):
-        parts = error.split(":", 2)
-        if len(parts) == 3 and len(parts[0]) == 3 and parts[0].isdigit():
-            args = parts[1].split(",") if parts[1] else []
-            return int(parts[0]), args, parts[2]
+    """Split an error string into (code, args, message) like the faye client's ``Error.parse``.
+
+    A string that does not match faye's ``Grammar.ERROR`` (for instance one whose args hold a
+    ``:`` or non-ASCII characters) has code None, no args, and the whole string as message.
+    """
+    if isinstance(error, str) and _ERROR.fullmatch(error):
+        code, args, message = error.split(":")
+        return int(code), args.split(",") if args else [], message
     return None, [], js_string(error)

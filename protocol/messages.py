@@ -1,7 +1,9 @@
 """Decoding and encoding of Bayeux batches (faye ``Server#process`` input rules, §4.2).
 
-A body is one JSON object or an array of them. ``null`` entries are skipped (faye Node);
-a non-object entry is kept as an empty message so that it gets faye's publish error.
+A body is one JSON object or an array of them. ``null`` entries, and the other falsy
+entries ``false``, ``0`` and ``""``, are skipped (faye Node ``_handle`` answers ``!message``
+with no reply); any other non-object entry is kept as an empty message so that it gets
+faye's publish error.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def decode_batch(body: bytes | str, *, max_messages: int) -> list[Message]:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise DecodeError("Bad request: malformed JSON") from exc
+    if _may_nest_deeper_than_encodable(body):
+        try:
+            orjson.dumps(value)
+        except TypeError as exc:
+            raise DecodeError("Bad request: JSON nested too deeply") from exc
     if isinstance(value, dict):
         return [value]
     if value is None:
@@ -49,7 +56,17 @@ def decode_batch(body: bytes | str, *, max_messages: int) -> list[Message]:
         raise DecodeError("Bad request: expected a JSON object or array")
     if len(value) > max_messages:
         raise DecodeError(f"Bad request: more than {max_messages} messages in one batch")
-    return [item if isinstance(item, dict) else {} for item in value if item is not None]
+    return [item if isinstance(item, dict) else {} for item in value if isinstance(item, list | dict) or item]
+
+
+_MAX_ENCODABLE_DEPTH = 254
+"""orjson reads 1024 levels of nesting but writes only 254: deeper input could never be answered."""
+
+
+def _may_nest_deeper_than_encodable(body: bytes | str) -> bool:
+    if isinstance(body, bytes):
+        return body.count(b"[") + body.count(b"{") > _MAX_ENCODABLE_DEPTH
+    return body.count("[") + body.count("{") > _MAX_ENCODABLE_DEPTH
 
 
 def encode_batch(messages: Iterable[Message]) -> bytes:

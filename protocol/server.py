@@ -7,6 +7,7 @@ faye (faye-protocol.md §2.8): each later check overwrites an earlier error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from protocol import channels, errors
 from protocol.channels import CONNECT, DISCONNECT, HANDSHAKE, SUBSCRIBE, UNSUBSCRIBE
@@ -70,12 +71,17 @@ class Facts:
     subscription_count: int = 0
 
 
+def _truthy(value: object) -> bool:
+    """JavaScript truthiness, which faye's checks use: ``[]`` and ``{}`` are true, ``0`` is not."""
+    return isinstance(value, list | dict) or bool(value)
+
+
 def _base_reply(message: Message) -> Message:
     """faye ``_makeResponse``: copy truthy id, clientId, channel and error."""
     reply: Message = {}
     for key in ("id", "clientId", "channel", "error"):
         value = message.get(key)
-        if value:
+        if _truthy(value):
             reply[key] = value
     reply["successful"] = "error" not in reply
     return reply
@@ -104,20 +110,22 @@ def _handshake(message: Message, facts: Facts, policy: Policy) -> Decision:
     reply = _base_reply(message)
     reply["version"] = BAYEUX_VERSION
     reply["supportedConnectionTypes"] = list(BROKER_CONNECTION_TYPES)
-    if not message.get("version"):
+    if not _truthy(message.get("version")):
         _fail(reply, errors.parameter_missing("version"))
     client_types = message.get("supportedConnectionTypes")
-    if client_types is None:
-        _fail(reply, errors.parameter_missing("supportedConnectionTypes"))
-    else:
+    if _truthy(client_types):
+        # faye filters with array.filter, which finds nothing in a string, number or object
         offered = client_types if isinstance(client_types, list) else []
         if not any(isinstance(t, str) and t in BROKER_CONNECTION_TYPES for t in offered):
             _fail(reply, errors.conntype_mismatch(client_types))
+    else:
+        _fail(reply, errors.parameter_missing("supportedConnectionTypes"))
     commands: tuple[Command, ...] = ()
     if reply["successful"]:
         reply["clientId"] = facts.new_client_id
         commands = (CreateClient(facts.new_client_id),)
-    _advize(reply, policy)
+    # faye passes the request's connectionType to _advize for handshakes too
+    _advize(reply, policy, message.get("connectionType"))
     return Decision(reply, commands)
 
 
@@ -140,11 +148,11 @@ def _connect(message: Message, facts: Facts, policy: Policy) -> Decision:
     connection_type = message.get("connectionType")
     if not facts.client_exists:
         _fail(reply, errors.client_unknown(client_id))
-    if not client_id:
+    if not _truthy(client_id):
         _fail(reply, errors.parameter_missing("clientId"))
-    if connection_type is not None and connection_type not in BROKER_CONNECTION_TYPES:
+    if connection_type not in BROKER_CONNECTION_TYPES:
         _fail(reply, errors.conntype_mismatch(connection_type))
-    if connection_type is None:
+    if not _truthy(connection_type):
         _fail(reply, errors.parameter_missing("connectionType"))
     _advize(reply, policy, connection_type)
     if not reply["successful"]:
@@ -158,9 +166,9 @@ def _check_session(reply: Message, message: Message, facts: Facts, field: str) -
     """The 401, 402 clientId and 402 ``field`` checks shared by subscribe and unsubscribe."""
     if not facts.client_exists:
         _fail(reply, errors.client_unknown(message.get("clientId")))
-    if not message.get("clientId"):
+    if not _truthy(message.get("clientId")):
         _fail(reply, errors.parameter_missing("clientId"))
-    if not message.get(field):
+    if not _truthy(message.get(field)):
         _fail(reply, errors.parameter_missing(field))
 
 
@@ -179,13 +187,15 @@ def _subscription(message: Message, *, subscribe: bool, facts: Facts, policy: Po
     reply = _base_reply(message)
     _check_session(reply, message, facts, "subscription")
     wanted = message.get("subscription")
-    reply["subscription"] = wanted if wanted is not None else []
+    # faye: response.subscription = message.subscription || [] (same form as sent)
+    reply["subscription"] = wanted if _truthy(wanted) else []
     if not reply["successful"]:
         return Decision(reply)
     client_id = str(message["clientId"])
     commands: list[Command] = []
     count = facts.subscription_count
-    for channel in wanted if isinstance(wanted, list) else [wanted]:
+    requested: list[Any] = wanted if isinstance(wanted, list) else [wanted]
+    for channel in requested:
         error = _channel_error(channel, facts, policy)
         if error is None and subscribe and count >= policy.max_subscriptions:
             error = errors.subscription_limit(channel)
@@ -204,7 +214,7 @@ def _disconnect(message: Message, facts: Facts) -> Decision:
     reply = _base_reply(message)
     if not facts.client_exists:
         _fail(reply, errors.client_unknown(message.get("clientId")))
-    if not message.get("clientId"):
+    if not _truthy(message.get("clientId")):
         _fail(reply, errors.parameter_missing("clientId"))
     if not reply["successful"]:
         reply.pop("clientId", None)
