@@ -1,7 +1,7 @@
 """``bayeux-broker serve``: run the broker under uvicorn (also ``python -m broker``).
 
-Prints where it listens, answers pending long-polls and closes sockets on SIGINT/SIGTERM,
-and exits with status 2 and a one-line reason on a bad option or a busy port.
+Prints where it listens, answers pending long-polls and closes sockets on SIGINT/SIGTERM
+(exit status 0), and exits non-zero with a one-line reason on a bad option or a busy port.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import socket
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 
@@ -70,15 +71,26 @@ class _Server(uvicorn.Server):
     """Answers held connects before uvicorn waits for open connections to finish."""
 
     broker: Broker
+    banner = ""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # printed once the signal handlers are in place, so a stop right after it is clean
+        print(self.banner, flush=True)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.broker.close()
         await super().shutdown(sockets)
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after shutting down; a requested stop is a clean exit (status 0)
+        self._captured_signals.clear()
+
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only then
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -123,7 +135,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     server = _Server(config)
     server.broker = app.state.broker
-    print(f"bayeux-broker listening on http://{shown}:{port}{settings.mount_path or '/'}", flush=True)
+    server.banner = f"bayeux-broker listening on http://{shown}:{port}{settings.mount_path or '/'}"
     asyncio.run(server.serve(sockets=[sock]))
     return 0
 

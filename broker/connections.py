@@ -77,18 +77,27 @@ class PushSink(ABC):
         while not self.closed:
             await self._wakeup.wait()
             self._wakeup.clear()
-            client_id, take = self.client_id, self._take
-            if client_id is None or take is None:
-                continue
-            deliveries = await take(client_id)
-            if not deliveries:
-                continue
-            try:
-                await self.write(deliveries)
-            except Exception:
-                log.debug("push to %s failed; its messages are requeued", client_id, exc_info=True)
-                self.closed = True
-                await self.on_write_failed(client_id, deliveries)
+            await self._drain()
+
+    async def _drain(self) -> None:
+        client_id, take = self.client_id, self._take
+        if client_id is None or take is None:
+            return
+        deliveries = await take(client_id)
+        if not deliveries:
+            return
+        try:
+            await self.write(deliveries)
+        except Exception:
+            log.debug("push to %s failed; its messages are requeued", client_id, exc_info=True)
+            self.closed = True
+            await self.on_write_failed(client_id, deliveries)
+
+    async def flush(self) -> None:
+        """Write what is queued now, so that a reply sent next follows it (faye §4.5 order)."""
+        if self._wakeup.is_set() and not self.closed:
+            self._wakeup.clear()
+            await self._drain()
 
     def stop(self) -> None:
         self.closed = True

@@ -163,7 +163,7 @@ class Broker:
     async def _facts(self, message: Message, channel: object) -> Facts:
         if channel == channels.HANDSHAKE:
             return Facts(new_client_id=await self._new_client_id())
-        if channel not in _SESSION_CHANNELS:
+        if not isinstance(channel, str) or channel not in _SESSION_CHANNELS:
             return Facts()
         client_id = message.get("clientId")
         if not isinstance(client_id, str) or not client_id:

@@ -124,6 +124,7 @@ class MemoryEngine(Engine):
         queues = self._queues
         wake = self.hooks.wake
         limit = self.max_queue
+        delivered = 0
         for client_id in tuple(recipients):
             queue = queues[client_id]
             if len(queue) >= limit:
@@ -131,8 +132,9 @@ class MemoryEngine(Engine):
                 continue
             queue.append(delivery)
             wake(client_id)
-        self._stats["queued"] += len(recipients)
-        return len(recipients)
+            delivered += 1
+        self._stats["queued"] += delivered
+        return delivered
 
     def _overflow(self, client_id: str) -> None:
         if client_id in self._overflowed:

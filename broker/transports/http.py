@@ -115,7 +115,7 @@ class BayeuxHTTP:
 
     async def callback_polling(self, request: Request, receive: Receive) -> Response:
         """``callback-polling`` (JSONP): ``GET ?message=...&jsonp=cb``, body ``/**/cb([...]);``."""
-        callback = request.query_params.get("jsonp", JSONP_CALLBACK)
+        callback = request.query_params.get("jsonp") or JSONP_CALLBACK
         if not is_valid_jsonp_callback(callback):
             return error_response(400, "Bad request: invalid jsonp callback name")
         raw = request.query_params.get("message")

@@ -89,6 +89,9 @@ class BayeuxWebSocket:
 
     async def _reply(self, websocket: WebSocket, messages: list[Message], context: Context) -> None:
         replies = await self.broker.process(messages, context)
+        sink = context.socket
+        if isinstance(sink, PushSink) and sink.client_id is not None:
+            await sink.flush()  # a publish's own delivery goes out before its reply, as in faye
         payload = await self.broker.encode(replies, context)
         try:
             await websocket.send_text(payload.decode())
