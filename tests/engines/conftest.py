@@ -1,0 +1,100 @@
+"""The engine under test, built per kind, with hooks that record what the engine reports.
+
+Every engine runs the same contract suite (design.md §1, "Engines and stores are seams").
+To add an engine, add its kind to ``ENGINE_KINDS`` and a branch to :func:`make_engine`;
+the tests themselves do not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from broker.engines.base import Engine, EngineHooks
+from broker.engines.memory import MemoryEngine
+
+ENGINE_KINDS = ["memory"]
+
+CLIENT_TTL = 0.3
+"""Seconds a client lives without a ping; small so that reaping tests stay fast."""
+
+MAX_QUEUE = 5
+"""Messages a client may have queued; one more disconnects it."""
+
+
+def make_engine(kind: str) -> Engine:
+    """A fresh, unbound engine of the given kind."""
+    if kind == "memory":
+        return MemoryEngine()
+    raise ValueError(f"unknown engine kind: {kind!r}")
+
+
+Entry = tuple[object, ...]
+
+
+@dataclass
+class Recorder:
+    """Everything an engine reports through :class:`EngineHooks`, in the order it happened.
+
+    Each log entry is ``("emit", name, *args)``, ``("wake", client_id)`` or
+    ``("closed", client_id)``; ``times`` holds the loop time of each entry.
+    """
+
+    log: list[Entry] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def hooks(self) -> EngineHooks:
+        return EngineHooks(wake=self._wake, closed=self._closed, emit=self._emit)
+
+    def _record(self, entry: Entry) -> None:
+        self.log.append(entry)
+        self.times.append(asyncio.get_running_loop().time())
+
+    def _wake(self, client_id: str) -> None:
+        self._record(("wake", client_id))
+
+    def _closed(self, client_id: str) -> None:
+        self._record(("closed", client_id))
+
+    def _emit(self, name: str, *args: object) -> None:
+        self._record(("emit", name, *args))
+
+    def mark(self) -> int:
+        """A position in the log; pass it to the queries below to see only what came after."""
+        return len(self.log)
+
+    def since(self, mark: int = 0) -> list[Entry]:
+        return self.log[mark:]
+
+    def events(self, mark: int = 0) -> list[Entry]:
+        """Monitoring events as ``(name, *args)``."""
+        return [entry[1:] for entry in self.log[mark:] if entry[0] == "emit"]
+
+    def woken(self, mark: int = 0) -> list[object]:
+        return [entry[1] for entry in self.log[mark:] if entry[0] == "wake"]
+
+    def closed(self, mark: int = 0) -> list[object]:
+        return [entry[1] for entry in self.log[mark:] if entry[0] == "closed"]
+
+    def time_of(self, entry: Entry) -> float:
+        return self.times[self.log.index(entry)]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture(params=ENGINE_KINDS)
+async def engine(request: pytest.FixtureRequest, recorder: Recorder) -> AsyncIterator[Engine]:
+    """A started engine bound to ``recorder``, closed after the test."""
+    engine = make_engine(request.param)
+    engine.bind(recorder.hooks(), client_ttl=CLIENT_TTL, max_queue=MAX_QUEUE)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.close()
