@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: serve test lint bench system-deps clean
+.PHONY: serve test lint coverage bench system-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 is required"; exit 1; }
@@ -25,10 +25,14 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check protocol broker clients tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: system-deps $(STAMP) $(NODE_STAMP) lint
+coverage: $(STAMP)
+	$(BIN)/python -m pytest tests/protocol -q -p no:cacheprovider --cov=protocol --cov-branch \
+		--cov-report=term-missing:skip-covered --cov-fail-under=100
+
+test: system-deps $(STAMP) $(NODE_STAMP) lint coverage
 	$(BIN)/python -m pytest
 
 bench: system-deps $(STAMP)
