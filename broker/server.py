@@ -267,6 +267,8 @@ class Broker:
 
     async def encode(self, items: Sequence[Outgoing], context: Context) -> bytes:
         """A JSON array of outgoing items, with each delivery encoded once for everyone."""
+        if not self._outgoing:
+            return join_encoded([item.encoded if isinstance(item, Delivery) else orjson.dumps(item) for item in items])
         parts = []
         for item in items:
             encoded = await self.encode_message(item, context)
