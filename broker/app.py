@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from broker.config import Settings
-from broker.engines.base import Engine
+from broker.engines import Engine, engine_from_url
 from broker.extensions import Extension
 from broker.server import Broker
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
@@ -21,12 +21,14 @@ __all__ = ["create_app"]
 def create_app(
     *,
     settings: Settings | None = None,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
     extensions: Sequence[Extension] = (),
     broker: Broker | None = None,
     **options: Any,
 ) -> Starlette:
     """Build the ASGI app. ``options`` are :class:`Settings` fields (``mount="/faye"``, ...).
+
+    ``engine`` is an :class:`Engine` or a URL: ``"memory"`` (the default) or ``"redis://HOST:PORT/DB"``.
 
     The broker is ``app.state.broker``. It starts on the lifespan startup or lazily on the
     first request (so the app also works mounted inside another Starlette/FastAPI app),
@@ -34,6 +36,8 @@ def create_app(
     """
     if broker is None:
         settings = settings or Settings(**options)
+        if isinstance(engine, str):
+            engine = engine_from_url(engine)
         broker = Broker(settings=settings, engine=engine, extensions=extensions)
     elif settings or engine or extensions or options:
         raise TypeError("pass either a broker or the options to build one, not both")

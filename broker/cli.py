@@ -17,6 +17,7 @@ import uvicorn
 
 from broker.app import create_app
 from broker.config import Settings
+from broker.engines import engine_from_url
 from broker.server import Broker
 
 __all__ = ["main"]
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="advice interval, seconds (default 0)")
     serve.add_argument("--ping", type=_positive(float), default=None,
                        help="WebSocket ping every SECONDS (default: none)")
+    serve.add_argument("--engine", default="memory",
+                       help="'memory' (default) or redis://HOST:PORT/DB[?namespace=NAME] to run as a cluster")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     limits = serve.add_argument_group("limits")
     for name, help_text in (
@@ -116,9 +119,10 @@ def serve(args: argparse.Namespace) -> int:
             max_subscriptions=args.max_subscriptions,
             max_queue=args.max_queue,
         )
+        engine = engine_from_url(args.engine)
     except ValueError as exc:
         raise SystemExit(f"bayeux-broker: {exc}") from None
-    app = create_app(settings=settings)
+    app = create_app(settings=settings, engine=engine)
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

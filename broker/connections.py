@@ -83,7 +83,12 @@ class PushSink(ABC):
         client_id, take = self.client_id, self._take
         if client_id is None or take is None:
             return
-        deliveries = await take(client_id)
+        try:
+            deliveries = await take(client_id)
+        except Exception:
+            # the engine is unreachable: the messages stay queued, and the engine wakes us again
+            log.warning("cannot take the queue of %s", client_id, exc_info=True)
+            return
         if not deliveries:
             return
         try:
@@ -131,6 +136,11 @@ class Connections:
         if hold is not None and not hold.reason:
             hold.reason = "delivery"
             asyncio.get_running_loop().call_soon(hold.event.set)
+
+    def wake_all(self) -> None:
+        """Wake every client held here (the engine may have missed wake-ups)."""
+        for client_id in list(self.sinks) + list(self.holds):
+            self.wake(client_id)
 
     def closed(self, client_id: str) -> None:
         """The engine destroyed the client: answer its pending connect, unbind its sink."""

@@ -15,24 +15,40 @@ class Delivery:
     """One published message shared by every recipient's queue.
 
     The JSON is produced once, lazily, and the same bytes are written to every socket. A
-    recipient whose outgoing extensions change the message gets its own copy instead.
+    recipient whose outgoing extensions change the message gets its own copy instead. An
+    engine that stores messages elsewhere (Redis) builds deliveries from their bytes, and
+    may keep a ``token`` (its own id for the stored message) to requeue it.
     """
 
-    __slots__ = ("_encoded", "channel", "message")
+    __slots__ = ("_encoded", "_message", "token")
 
-    def __init__(self, message: Message, encoded: bytes | None = None) -> None:
-        self.message = message
-        self.channel: str = message["channel"]
+    def __init__(self, message: Message | None = None, encoded: bytes | None = None, token: Any = None) -> None:
+        if message is None and encoded is None:
+            raise ValueError("a delivery needs a message or its encoding")
+        self._message = message
         self._encoded = encoded
+        self.token = token
 
     @classmethod
-    def from_encoded(cls, encoded: bytes) -> Delivery:
-        return cls(orjson.loads(encoded), encoded)
+    def from_encoded(cls, encoded: bytes, token: Any = None) -> Delivery:
+        return cls(None, encoded, token)
+
+    @property
+    def message(self) -> Message:
+        if self._message is None:
+            assert self._encoded is not None
+            self._message = orjson.loads(self._encoded)
+        return self._message
+
+    @property
+    def channel(self) -> str:
+        channel: str = self.message["channel"]
+        return channel
 
     @property
     def encoded(self) -> bytes:
         if self._encoded is None:
-            self._encoded = orjson.dumps(self.message)
+            self._encoded = orjson.dumps(self._message)
         return self._encoded
 
     def copy_message(self) -> dict[str, Any]:

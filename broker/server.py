@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import orjson
 
 from broker.config import Settings
 from broker.connections import Connections, PushSink
 from broker.delivery import Delivery
-from broker.engines.base import Engine, EngineHooks
+from broker.engines.base import Engine, EngineHooks, EngineUnavailable
 from broker.engines.memory import MemoryEngine
 from broker.events import EventBus
 from broker.extensions import Context, Extension, run_pipeline
@@ -35,7 +36,7 @@ from protocol.commands import (
     Unsubscribe,
 )
 from protocol.messages import join_encoded
-from protocol.server import Facts, handle
+from protocol.server import Facts, handle, unavailable
 
 __all__ = ["Broker", "Outgoing"]
 
@@ -70,7 +71,12 @@ class Broker:
         for extension in extensions:
             self.add_extension(extension)
         self.engine.bind(
-            EngineHooks(wake=self.connections.wake, closed=self.connections.closed, emit=self.events.emit),
+            EngineHooks(
+                wake=self.connections.wake,
+                closed=self.connections.closed,
+                emit=self.events.emit,
+                resync=self.connections.wake_all,
+            ),
             client_ttl=2 * self.settings.timeout,
             max_queue=self.settings.max_queue,
         )
@@ -184,16 +190,25 @@ class Broker:
                 return client_id
 
     async def _handle(self, message: Message, context: Context) -> list[Outgoing]:
-        channel = message.get("channel")
-        facts = await self._facts(message, channel)
+        delivered: list[Delivery] = []
+        try:
+            reply, delivered = await self._decide_and_apply(message, context)
+        except EngineUnavailable as exc:
+            log.warning("cannot handle %s: %s", message.get("channel"), exc)
+            reply = unavailable(message, self.policy)
+        out: list[Outgoing] = []
+        if reply is not None:
+            if self._outgoing:
+                reply = await run_pipeline(self._outgoing, reply, context)
+            if reply is not None:
+                out.append(reply)
+        out.extend(delivered)
+        return out
+
+    async def _decide_and_apply(self, message: Message, context: Context) -> tuple[Message | None, list[Delivery]]:
+        facts = await self._facts(message, message.get("channel"))
         if context.local and not facts.local:
-            facts = Facts(
-                client_exists=facts.client_exists,
-                local=True,
-                new_client_id=facts.new_client_id,
-                first_connect=facts.first_connect,
-                subscription_count=facts.subscription_count,
-            )
+            facts = replace(facts, local=True)
         decision = handle(message, facts, self.policy)
         delivered: list[Delivery] = []
         for command in decision.commands:
@@ -201,15 +216,7 @@ class Broker:
                 delivered = await self._hold(command, context)
             else:
                 await self._apply(command, decision)
-        out: list[Outgoing] = []
-        if decision.reply is not None:
-            reply = decision.reply
-            if self._outgoing:
-                reply = await run_pipeline(self._outgoing, reply, context)  # type: ignore[assignment]
-            if reply is not None:
-                out.append(reply)
-        out.extend(delivered)
-        return out
+        return decision.reply, delivered
 
     async def _apply(self, command: object, decision: Decision) -> None:
         engine = self.engine

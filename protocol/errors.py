@@ -21,6 +21,7 @@ __all__ = [
     "message_too_large",
     "parameter_missing",
     "parse_error",
+    "server_error",
     "subscription_limit",
 ]
 
@@ -102,6 +103,11 @@ def subscription_limit(channel: object) -> str:
 def message_too_large(channel: object) -> str:
     """Our limit on the size of a published message (faye has none)."""
     return format_error(ErrorCode.MESSAGE_TOO_LARGE, [channel], "Message too large")
+
+
+def server_error(reason: str = "Internal server error") -> str:
+    """Our error for a broker that cannot act now (its engine is unreachable); faye has none."""
+    return format_error(ErrorCode.SERVER_ERROR, [], reason)
 
 
 def parse_error(error: object) -> tuple[int | None, list[str], str]:

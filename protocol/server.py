@@ -30,6 +30,7 @@ __all__ = [
     "Facts",
     "Policy",
     "handle",
+    "unavailable",
 ]
 
 BAYEUX_VERSION = "1.0"
@@ -270,3 +271,17 @@ def handle(message: Message, facts: Facts, policy: Policy) -> Decision:
             return Decision(reply)
         return decision
     return _publish(message, policy)
+
+
+def unavailable(message: Message, policy: Policy) -> Message:
+    """The reply when the broker cannot act on ``message`` now (its engine is unreachable).
+
+    ``500::Engine unavailable``; handshake and connect replies advise a retry after a
+    second (not a re-handshake: the session may still exist once the engine is back).
+    """
+    reply = _base_reply(message)
+    _fail(reply, errors.server_error("Engine unavailable"))
+    if message.get("channel") in (HANDSHAKE, CONNECT):
+        interval = max(policy.interval_ms, 1000)
+        reply["advice"] = {"reconnect": "retry", "interval": interval, "timeout": policy.timeout_ms}
+    return reply

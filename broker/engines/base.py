@@ -13,11 +13,15 @@ from dataclasses import dataclass
 
 from broker.delivery import Delivery
 
-__all__ = ["Engine", "EngineHooks"]
+__all__ = ["Engine", "EngineHooks", "EngineUnavailable"]
 
 
 def _ignore(*_args: object) -> None:
     return None
+
+
+class EngineUnavailable(Exception):
+    """The engine's backing store cannot be reached (Redis errors are mapped to this)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +34,8 @@ class EngineHooks:
     """Client ``id`` was destroyed; release its connection (faye ``close`` event)."""
     emit: Callable[..., None] = _ignore
     """Monitoring event: ``emit(name, *args)`` (faye-protocol.md §7.1)."""
+    resync: Callable[[], None] = _ignore
+    """Wake every client this process holds (after wake-ups may have been missed)."""
 
 
 class Engine(ABC):
@@ -64,6 +70,9 @@ class Engine(ABC):
     @abstractmethod
     async def ping(self, client_id: str) -> None:
         """Heartbeat at every connect: restart the client's time to live."""
+
+    async def claim(self, client_id: str) -> None:
+        """This process now holds the client's connection (a bound stream); default: nothing."""
 
     @abstractmethod
     async def destroy_client(self, client_id: str) -> None:

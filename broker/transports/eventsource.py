@@ -66,6 +66,7 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
     context = Context(transport="eventsource", headers=dict(request.headers), url=str(request.url))
     sink = EventSourceSink(broker, send, context)
     broker.connections.bind(client_id, sink, broker.engine.take_queue)
+    await broker.engine.claim(client_id)
 
     async def watch_disconnect() -> None:
         while (await receive())["type"] != "http.disconnect":

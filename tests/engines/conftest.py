@@ -8,15 +8,19 @@ the tests themselves do not change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from broker.engines.base import Engine, EngineHooks
 from broker.engines.memory import MemoryEngine
+from broker.engines.redis import RedisEngine
+from tests.conftest import require
+from tests.support.redis import RedisServer, redis_available, start_redis
 
-ENGINE_KINDS = ["memory"]
+ENGINE_KINDS = ["memory", "redis"]
 
 CLIENT_TTL = 0.3
 """Seconds a client lives without a ping; small so that reaping tests stay fast."""
@@ -25,11 +29,22 @@ MAX_QUEUE = 5
 """Messages a client may have queued; one more disconnects it."""
 
 
-def make_engine(kind: str) -> Engine:
-    """A fresh, unbound engine of the given kind."""
+def make_engine(kind: str, *, redis_url: str = "") -> Engine:
+    """A fresh, unbound engine of the given kind (Redis: in a namespace of its own)."""
     if kind == "memory":
         return MemoryEngine()
+    if kind == "redis":
+        return RedisEngine(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}")
     raise ValueError(f"unknown engine kind: {kind!r}")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """The suite's own redis-server on a free loopback port."""
+    require(redis_available(), "redis-server is not installed")
+    server = start_redis()
+    yield server
+    server.cleanup()
 
 
 Entry = tuple[object, ...]
@@ -91,7 +106,8 @@ def recorder() -> Recorder:
 @pytest.fixture(params=ENGINE_KINDS)
 async def engine(request: pytest.FixtureRequest, recorder: Recorder) -> AsyncIterator[Engine]:
     """A started engine bound to ``recorder``, closed after the test."""
-    engine = make_engine(request.param)
+    redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
+    engine = make_engine(request.param, redis_url=redis_url)
     engine.bind(recorder.hooks(), client_ttl=CLIENT_TTL, max_queue=MAX_QUEUE)
     await engine.start()
     try:

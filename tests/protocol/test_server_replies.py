@@ -122,3 +122,27 @@ def test_design_commands_are_frozen() -> None:
     assert command.publisher is None
     with pytest.raises(AttributeError):
         command.channel = "/bar"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("message", "reply"),
+    [
+        (
+            {"channel": "/meta/handshake", "id": "1", "version": "1.0"},
+            {"id": "1", "channel": "/meta/handshake", "error": "500::Engine unavailable", "successful": False,
+             "advice": {"reconnect": "retry", "interval": 1000, "timeout": POLICY.timeout_ms}},
+        ),
+        (
+            {"channel": "/meta/connect", "clientId": CLIENT, "connectionType": "long-polling"},
+            {"clientId": CLIENT, "channel": "/meta/connect", "error": "500::Engine unavailable", "successful": False,
+             "advice": {"reconnect": "retry", "interval": 1000, "timeout": POLICY.timeout_ms}},
+        ),
+        (
+            {"channel": "/foo", "data": 1, "id": "p"},
+            {"id": "p", "channel": "/foo", "error": "500::Engine unavailable", "successful": False},
+        ),
+    ],
+)
+def test_engine_unavailable_reply_advises_retry_not_handshake(message: Message, reply: Message) -> None:
+    """When the engine cannot be reached the session may still exist, so clients retry, not re-handshake."""
+    assert protocol.server.unavailable(message, POLICY) == reply

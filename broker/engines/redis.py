@@ -1,0 +1,401 @@
+"""The Redis engine: several broker processes on one Redis behave as one broker.
+
+Compared with faye-redis (faye-protocol.md §5.6), on purpose:
+
+- a published payload is stored **once** (``msg:<n>``, with a TTL) and recipients' queues hold
+  its number, not a copy;
+- publish, take, subscribe and destroy are each **one** round trip (Lua scripts), so they
+  are atomic and pipelined;
+- every key has an owner that deletes it (the client's destroy) or a TTL;
+- a node is woken only for the clients whose connection it holds: ``nodes`` maps a client
+  to the node that last served its connect, and wake-ups go to ``wake:<node>`` only;
+- dead clients are collected under a lock, so only one node does it; the pub/sub
+  connection reconnects by itself with jittered backoff.
+
+Key layout (``ns`` is the namespace, ``bayeux`` by default) is documented in
+``docs/redis.md``. Redis errors become :class:`EngineUnavailable` at this boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError
+
+from broker.delivery import Delivery
+from broker.engines.base import Engine, EngineUnavailable
+
+__all__ = ["RedisEngine"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# KEYS: clients, nodes. ARGV: client id, now ms, node.
+_PING = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: clients, nodes. ARGV: client id, node.
+_CLAIM = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+_SUBSCRIBE = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return -1 end
+local added = redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+return added
+"""
+
+_UNSUBSCRIBE = """
+local removed = redis.call('SREM', KEYS[2], ARGV[2])
+if removed == 1 then redis.call('SREM', KEYS[3], ARGV[1]) end
+return removed
+"""
+
+# KEYS: the subscriber sets of the expanded channel. ARGV: ns, payload, payload ttl ms,
+# max queue, queue ttl ms. Returns {queued count, overflowed ids...}.
+_PUBLISH = """
+local ns = ARGV[1]
+local recipients = redis.call('SUNION', unpack(KEYS))
+if #recipients == 0 then return {0} end
+local id = redis.call('INCR', ns .. ':msgseq')
+redis.call('SET', ns .. ':msg:' .. id, ARGV[2], 'PX', ARGV[3])
+local limit = tonumber(ARGV[4])
+local wakes = {}
+local result = {0}
+for _, cid in ipairs(recipients) do
+  local queue = ns .. ':client:' .. cid .. ':queue'
+  if redis.call('LLEN', queue) >= limit then
+    table.insert(result, cid)
+  else
+    redis.call('RPUSH', queue, id)
+    redis.call('PEXPIRE', queue, ARGV[5])
+    result[1] = result[1] + 1
+    local node = redis.call('HGET', ns .. ':nodes', cid)
+    if node then
+      if wakes[node] then wakes[node] = wakes[node] .. ',' .. cid else wakes[node] = cid end
+    end
+  end
+end
+for node, cids in pairs(wakes) do redis.call('PUBLISH', ns .. ':wake:' .. node, cids) end
+return result
+"""
+
+# KEYS: queue. ARGV: ns. Returns a flat list {id1, payload1, id2, payload2, ...}.
+_TAKE = """
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+if #ids == 0 then return {} end
+redis.call('DEL', KEYS[1])
+local out = {}
+for start = 1, #ids, 500 do
+  local keys = {}
+  local last = math.min(start + 499, #ids)
+  for i = start, last do keys[#keys + 1] = ARGV[1] .. ':msg:' .. ids[i] end
+  local payloads = redis.call('MGET', unpack(keys))
+  for i = start, last do
+    local payload = payloads[i - start + 1]
+    if payload then out[#out + 1] = ids[i]; out[#out + 1] = payload end
+  end
+end
+return out
+"""
+
+# KEYS: clients, queue. ARGV: client id, queue ttl ms, ids to put back in order.
+_REQUEUE = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+for i = #ARGV, 3, -1 do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: clients, client channels, queue, nodes. ARGV: client id, ns, closed channel, node.
+# Returns the channels the client had, or false if it did not exist.
+_DESTROY = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return false end
+local channels = redis.call('SMEMBERS', KEYS[2])
+for _, channel in ipairs(channels) do
+  redis.call('SREM', ARGV[2] .. ':channel:' .. channel, ARGV[1])
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[1])
+return channels
+"""
+
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisEngine(Engine):
+    """Clients, subscriptions and queues in Redis, shared by every broker on the same namespace."""
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        namespace: str = "bayeux",
+        gc_interval: float | None = None,
+        node_id: str | None = None,
+    ) -> None:
+        self.url = url
+        self.ns = namespace
+        self.node_id = node_id or secrets.token_hex(8)
+        self._gc_interval = gc_interval
+        self._redis: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stats = {"published": 0, "queued": 0, "reaped": 0, "overflowed": 0, "redis_errors": 0}
+
+    # -- keys --------------------------------------------------------------------------
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.ns, *parts))
+
+    def _channel_key(self, channel: str) -> str:
+        return f"{self.ns}:channel:{channel}"
+
+    @property
+    def _ttl_ms(self) -> int:
+        return int(self.client_ttl * 1000)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._redis = aioredis.Redis.from_url(
+            self.url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=3),
+            retry_on_error=[ConnectionError, TimeoutError],
+            health_check_interval=10,
+        )
+        for name, source in (
+            ("ping", _PING),
+            ("claim", _CLAIM),
+            ("subscribe", _SUBSCRIBE),
+            ("unsubscribe", _UNSUBSCRIBE),
+            ("publish", _PUBLISH),
+            ("take", _TAKE),
+            ("requeue", _REQUEUE),
+            ("destroy", _DESTROY),
+            ("release", _RELEASE_LOCK),
+        ):
+            self._scripts[name] = self._redis.register_script(source)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._collect_garbage())]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run a Redis operation; map Redis failures to :class:`EngineUnavailable`."""
+        if self._redis is None:
+            raise EngineUnavailable("the Redis engine is not started")
+        try:
+            return await operation(self._redis)
+        except (RedisError, OSError) as exc:
+            self._stats["redis_errors"] += 1
+            raise EngineUnavailable(f"Redis is unavailable: {exc}") from exc
+
+    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._scripts[name]
+        return await self._call(lambda _redis: script(keys=keys, args=args))
+
+    # -- clients -----------------------------------------------------------------------
+
+    async def create_client(self, client_id: str) -> None:
+        now = int(time.time() * 1000)
+
+        async def run(r: aioredis.Redis) -> None:
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.zadd(self._k("clients"), {client_id: now}, nx=True)
+                pipe.hset(self._k("nodes"), client_id, self.node_id)  # it will most likely connect here
+                await pipe.execute()
+
+        await self._call(run)
+        self.hooks.emit("handshake", client_id)
+
+    async def client_exists(self, client_id: str) -> bool:
+        score = await self._call(lambda r: r.zscore(self._k("clients"), client_id))
+        return score is not None and score > time.time() * 1000 - self._ttl_ms
+
+    async def ping(self, client_id: str) -> None:
+        """Heartbeat from the node serving the client's connect: this node now holds the client."""
+        await self._script("ping", [self._k("clients"), self._k("nodes")],
+                           [client_id, int(time.time() * 1000), self.node_id])
+
+    async def claim(self, client_id: str) -> None:
+        await self._script("claim", [self._k("clients"), self._k("nodes")], [client_id, self.node_id])
+
+    async def destroy_client(self, client_id: str) -> None:
+        channels = await self._script(
+            "destroy",
+            [self._k("clients"), self._k("client", client_id, "channels"), self._k("client", client_id, "queue"),
+             self._k("nodes")],
+            [client_id, self.ns, self._k("closed"), self.node_id],
+        )
+        if channels is None:
+            return
+        for channel in channels:
+            self.hooks.emit("unsubscribe", client_id, channel.decode())
+        self.hooks.emit("disconnect", client_id)
+        self.hooks.closed(client_id)
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe(self, client_id: str, channel: str) -> bool:
+        added = await self._script(
+            "subscribe",
+            [self._k("clients"), self._k("client", client_id, "channels"), self._channel_key(channel)],
+            [client_id, channel],
+        )
+        if added == 1:
+            self.hooks.emit("subscribe", client_id, channel)
+            return True
+        return False
+
+    async def unsubscribe(self, client_id: str, channel: str) -> bool:
+        removed = await self._script(
+            "unsubscribe",
+            [self._k("clients"), self._k("client", client_id, "channels"), self._channel_key(channel)],
+            [client_id, channel],
+        )
+        if removed == 1:
+            self.hooks.emit("unsubscribe", client_id, channel)
+            return True
+        return False
+
+    async def subscription_count(self, client_id: str) -> int:
+        count: int = await self._call(lambda r: r.scard(self._k("client", client_id, "channels")))
+        return count
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def publish(self, delivery: Delivery, keys: tuple[str, ...], publisher: object) -> int:
+        result = await self._script(
+            "publish",
+            [self._channel_key(key) for key in keys],
+            [self.ns, delivery.encoded, 2 * self._ttl_ms, self.max_queue, 2 * self._ttl_ms],
+        )
+        self._stats["published"] += 1
+        self.hooks.emit("publish", publisher, delivery.channel, delivery.message.get("data"))
+        queued = int(result[0])
+        self._stats["queued"] += queued
+        for raw in result[1:]:
+            client_id = raw.decode()
+            self._stats["overflowed"] += 1
+            log.warning("client %s exceeded max_queue=%d and is disconnected", client_id, self.max_queue)
+            await self.destroy_client(client_id)
+        return queued
+
+    async def take_queue(self, client_id: str) -> list[Delivery]:
+        flat = await self._script("take", [self._k("client", client_id, "queue")], [self.ns])
+        return [Delivery.from_encoded(flat[i + 1], token=flat[i]) for i in range(0, len(flat), 2)]
+
+    async def requeue(self, client_id: str, deliveries: list[Delivery]) -> None:
+        tokens = [d.token for d in deliveries if d.token is not None]
+        if tokens:
+            await self._script(
+                "requeue",
+                [self._k("clients"), self._k("client", client_id, "queue")],
+                [client_id, 2 * self._ttl_ms, *tokens],
+            )
+
+    # -- background: wake-ups and garbage collection -----------------------------------
+
+    async def _listen(self) -> None:
+        """Receive wake-ups for this node's clients and destroy notices; reconnect on failure."""
+        delay = 0.05
+        wake_channel = self._k("wake", self.node_id)
+        closed_channel = self._k("closed")
+        first = True
+        while True:
+            assert self._redis is not None
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(wake_channel, closed_channel)
+                if not first:
+                    log.info("Redis pub/sub reconnected")
+                    self.hooks.resync()  # wake-ups may have been missed while it was down
+                first = False
+                delay = 0.05
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is None:
+                        continue
+                    self._on_message(message["channel"].decode(), message["data"].decode())
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except (RedisError, OSError) as exc:
+                self._stats["redis_errors"] += 1
+                log.warning("Redis pub/sub lost (%s); retrying in %.2fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+
+    def _on_message(self, channel: str, data: str) -> None:
+        if channel == self._k("closed"):
+            node, _, client_id = data.partition(" ")
+            if node != self.node_id:
+                self.hooks.closed(client_id)
+            return
+        for client_id in data.split(","):
+            self.hooks.wake(client_id)
+
+    async def _collect_garbage(self) -> None:
+        """Destroy clients whose last ping is older than ``client_ttl``, one node at a time."""
+        interval = self._gc_interval if self._gc_interval is not None else max(0.2, min(10.0, self.client_ttl / 4))
+        while True:
+            await asyncio.sleep(interval * (0.75 + random.random() / 2))
+            try:
+                await self._collect_once(lock_ms=int(max(interval, 1) * 5000))
+            except EngineUnavailable as exc:
+                log.warning("garbage collection skipped: %s", exc)
+
+    async def _collect_once(self, *, lock_ms: int) -> None:
+        lock_key = self._k("locks", "gc")
+        token = secrets.token_hex(8)
+        if not await self._call(lambda r: r.set(lock_key, token, nx=True, px=lock_ms)):
+            return
+        try:
+            cutoff = time.time() * 1000 - self._ttl_ms
+            dead: list[bytes] = await self._call(
+                lambda r: r.zrangebyscore(self._k("clients"), "-inf", cutoff, 0, 1000)  # type: ignore[arg-type,return-value]
+            )
+            for raw in dead:
+                self._stats["reaped"] += 1
+                await self.destroy_client(raw.decode())
+        finally:
+            await self._script("release", [lock_key], [token])
+
+    def statistics(self) -> dict[str, int]:
+        return dict(self._stats)
