@@ -133,7 +133,7 @@ def serve(args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.ping,
         ws_max_size=settings.max_body_bytes,
         # faye compresses nothing by default; per-recipient deflate would dominate fan-out cost
-        ws="websockets-sansio",
+        ws="broker.transports.uvicorn_ws:FastWebSocketProtocol",
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )

@@ -1,10 +1,20 @@
 """Per-client connections: held ``/meta/connect`` requests and push sinks (faye ``connection.js``).
 
 A client has at most one :class:`Hold` (a pending connect) and at most one bound
-:class:`PushSink` (a WebSocket, an EventSource stream or the in-process client). When the
-engine queues a message for the client it calls :meth:`Connections.wake`: a bound sink
-drains the queue at once; otherwise a pending long-poll is answered on the next loop turn
-so that a burst is coalesced (faye's 0 s delivery timer).
+:class:`PushSink` (a WebSocket, an EventSource stream or the in-process client).
+
+Two ways a message reaches a sink:
+
+- **direct** (the fan-out fast path): the engine offers the delivery with
+  :meth:`Connections.push`; a sink that can write synchronously keeps it in ``pending``,
+  and one loop callback per turn writes every dirty sink's pending messages as one frame.
+  No task is woken per recipient, and a burst is coalesced (faye's 0 s delivery timer).
+- **queued**: the engine queues the message and calls :meth:`Connections.wake`; the sink's
+  pump task (created on first need) takes the queue and writes it. Used by engines that
+  store queues elsewhere (Redis), by sinks that can only write asynchronously, and while a
+  socket is paused by backpressure.
+
+Without a sink, a wake answers the pending long-poll on the next loop turn.
 """
 
 from __future__ import annotations
@@ -24,89 +34,127 @@ TakeQueue = Callable[[str], Awaitable[list[Delivery]]]
 
 
 class Hold:
-    """One pending ``/meta/connect``; released by a delivery, a timeout or a supersede."""
+    """One pending ``/meta/connect``; released by a delivery, a timeout, a supersede or a close."""
 
-    __slots__ = ("event", "reason")
+    __slots__ = ("_future", "reason")
 
     def __init__(self) -> None:
-        self.event = asyncio.Event()
+        self._future: asyncio.Future[None] | None = None
         self.reason = ""
 
     def release(self, reason: str) -> None:
         if not self.reason:
             self.reason = reason
-        self.event.set()
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
 
     async def wait(self, seconds: float) -> str:
-        if not self.event.is_set():
-            try:
-                await asyncio.wait_for(self.event.wait(), seconds)
-            except TimeoutError:
-                self.release("timeout")
+        """Wait until released or ``seconds`` pass; return why it ended."""
+        if self.reason:
+            return self.reason
+        loop = asyncio.get_running_loop()
+        self._future = loop.create_future()
+        timer = loop.call_later(seconds, self.release, "timeout")
+        try:
+            await self._future
+        finally:
+            timer.cancel()
+            self._future = None
         return self.reason
 
 
 class PushSink(ABC):
-    """A transport that receives deliveries as they happen (WebSocket, EventSource, local).
+    """A transport that receives deliveries as they happen (WebSocket, EventSource, local)."""
 
-    One writer task per sink drains the client's queue whenever it is woken, so messages
-    published in the same loop turn go out together, and no task is created per delivery.
-    """
+    @property
+    def direct(self) -> bool:
+        """True when :meth:`write_now` can write synchronously (the fan-out fast path)."""
+        return False
 
     def __init__(self) -> None:
-        self._wakeup = asyncio.Event()
+        self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self.client_id: str | None = None
         self._take: TakeQueue | None = None
+        self.client_id: str | None = None
+        self.pending: list[Delivery] = []
+        self.scheduled = False
+        self.busy = False
         self.closed = False
 
     def attach(self, client_id: str, take: TakeQueue) -> None:
         self.client_id = client_id
         self._take = take
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._pump())
-        self._wakeup.set()
 
     def detach(self) -> None:
         self.client_id = None
+        self.pending = []
 
     def wake(self) -> None:
+        """Something is queued in the engine (or pending could not be written): run the pump."""
+        if self.closed:
+            return
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._pump())
         self._wakeup.set()
 
     async def _pump(self) -> None:
+        assert self._wakeup is not None
         while not self.closed:
             await self._wakeup.wait()
             self._wakeup.clear()
-            await self._drain()
+            await self.drain()
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
+        """Write what is pending and what the engine has queued, in that order."""
         client_id, take = self.client_id, self._take
         if client_id is None or take is None:
             return
+        self.busy = True
         try:
-            deliveries = await take(client_id)
-        except Exception:
-            # the engine is unreachable: the messages stay queued, and the engine wakes us again
-            log.warning("cannot take the queue of %s", client_id, exc_info=True)
-            return
-        if not deliveries:
-            return
-        try:
-            await self.write(deliveries)
-        except Exception:
-            log.debug("push to %s failed; its messages are requeued", client_id, exc_info=True)
-            self.closed = True
-            await self.on_write_failed(client_id, deliveries)
+            try:
+                queued = await take(client_id)
+            except Exception:
+                # the engine is unreachable: the messages stay queued, and the engine wakes us again
+                log.warning("cannot take the queue of %s", client_id, exc_info=True)
+                queued = []
+            deliveries, self.pending = self.pending + queued, []
+            if not deliveries:
+                return
+            try:
+                await self.write(deliveries)
+            except Exception:
+                log.debug("push to %s failed; its messages are requeued", client_id, exc_info=True)
+                self.closed = True
+                await self.on_write_failed(client_id, deliveries)
+        finally:
+            self.busy = False
 
     async def flush(self) -> None:
-        """Write what is queued now, so that a reply sent next follows it (faye §4.5 order)."""
-        if self._wakeup.is_set() and not self.closed:
-            self._wakeup.clear()
-            await self._drain()
+        """Write what is waiting now, so that a reply sent next follows it (faye §4.5 order)."""
+        if self.pending or (self._wakeup is not None and self._wakeup.is_set()):
+            if self._wakeup is not None:
+                self._wakeup.clear()
+            await self.drain()
+
+    def flush_pending(self) -> None:
+        """Called once per loop turn for a sink that received direct pushes."""
+        self.scheduled = False
+        if not self.pending or self.client_id is None:
+            return
+        if self.busy or not self.write_now(self.pending):
+            self.wake()  # paused or mid-write: the pump writes them, after what it holds
+            return
+        self.pending = []
+
+    def write_now(self, deliveries: list[Delivery]) -> bool:
+        """Write synchronously; return False if it cannot be done now. Only for ``direct`` sinks."""
+        return False
 
     def stop(self) -> None:
         self.closed = True
         self.client_id = None
+        self.pending = []
         if self._task is not None:
             self._task.cancel()
 
@@ -121,11 +169,38 @@ class PushSink(ABC):
 class Connections:
     """The broker's map of client id to its pending connect and bound sink."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_pending: int = 10_000) -> None:
         self.holds: dict[str, Hold] = {}
         self.sinks: dict[str, PushSink] = {}
         self.connected: set[str] = set()
         """Clients that have connected at least once since their handshake."""
+        self.max_pending = max_pending
+        self._dirty: list[PushSink] = []
+        self._flush_scheduled = False
+
+    def push(self, client_id: str, delivery: Delivery) -> bool:
+        """Take a delivery for a directly writable sink; False means "queue it in the engine"."""
+        sink = self.sinks.get(client_id)
+        if sink is None or not sink.direct or len(sink.pending) >= self.max_pending:
+            return False
+        sink.pending.append(delivery)
+        if not sink.scheduled:
+            sink.scheduled = True
+            self._dirty.append(sink)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_dirty)
+        return True
+
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        self._flush_scheduled = False
+        for sink in dirty:
+            try:
+                sink.flush_pending()
+            except Exception:
+                log.exception("direct push to %s failed", sink.client_id)
+                sink.wake()
 
     def wake(self, client_id: str) -> None:
         sink = self.sinks.get(client_id)
@@ -135,7 +210,7 @@ class Connections:
         hold = self.holds.get(client_id)
         if hold is not None and not hold.reason:
             hold.reason = "delivery"
-            asyncio.get_running_loop().call_soon(hold.event.set)
+            asyncio.get_running_loop().call_soon(hold.release, "delivery")
 
     def wake_all(self) -> None:
         """Wake every client held here (the engine may have missed wake-ups)."""
@@ -158,6 +233,7 @@ class Connections:
         if old is sink:
             return
         if old is not None:
+            sink.pending[:0] = old.pending  # a takeover keeps what the old sink had not written
             old.detach()
         if sink.client_id is not None and sink.client_id != client_id:
             self.sinks.pop(sink.client_id, None)

@@ -20,13 +20,14 @@ class Delivery:
     may keep a ``token`` (its own id for the stored message) to requeue it.
     """
 
-    __slots__ = ("_encoded", "_message", "token")
+    __slots__ = ("_encoded", "_frame", "_message", "token")
 
     def __init__(self, message: Message | None = None, encoded: bytes | None = None, token: Any = None) -> None:
         if message is None and encoded is None:
             raise ValueError("a delivery needs a message or its encoding")
         self._message = message
         self._encoded = encoded
+        self._frame: bytes | None = None
         self.token = token
 
     @classmethod
@@ -50,6 +51,13 @@ class Delivery:
         if self._encoded is None:
             self._encoded = orjson.dumps(self._message)
         return self._encoded
+
+    @property
+    def frame(self) -> bytes:
+        """``[<message>]``: the WebSocket frame that carries this message alone, built once."""
+        if self._frame is None:
+            self._frame = b"[" + self.encoded + b"]"
+        return self._frame
 
     def copy_message(self) -> dict[str, Any]:
         """A deep copy for per-recipient changes (outgoing extensions)."""

@@ -64,7 +64,7 @@ class Broker:
         self.engine = engine or MemoryEngine()
         self.policy = self.settings.policy()
         self.events = EventBus()
-        self.connections = Connections()
+        self.connections = Connections(max_pending=self.settings.max_queue)
         self._extensions: list[Extension] = []
         self._incoming: list[Callable[..., object]] = []
         self._outgoing: list[Callable[..., object]] = []
@@ -72,6 +72,7 @@ class Broker:
             self.add_extension(extension)
         self.engine.bind(
             EngineHooks(
+                push=self.connections.push,
                 wake=self.connections.wake,
                 closed=self.connections.closed,
                 emit=self.events.emit,
@@ -246,6 +247,7 @@ class Broker:
         sink = context.socket
         if isinstance(sink, PushSink):
             connections.bind(client_id, sink, self.engine.take_queue)
+            await sink.drain()  # what was queued while the client had no socket goes out first
         pushed = client_id in connections.sinks
         hold = connections.start_hold(client_id, supersede=self.settings.answer_superseded_connect)
         try:
@@ -260,6 +262,13 @@ class Broker:
             return []
         finally:
             connections.end_hold(client_id, hold)
+
+    async def unbind(self, sink: PushSink) -> None:
+        """A socket or stream closed: requeue what it had not written yet, then forget it."""
+        client_id, pending = sink.client_id, sink.pending
+        self.connections.unbind(sink)
+        if client_id is not None and pending:
+            await self.engine.requeue(client_id, pending)
 
     # -- encoding ----------------------------------------------------------------------
 

@@ -20,6 +20,10 @@ def _ignore(*_args: object) -> None:
     return None
 
 
+def _refuse(*_args: object) -> bool:
+    return False
+
+
 class EngineUnavailable(Exception):
     """The engine's backing store cannot be reached (Redis errors are mapped to this)."""
 
@@ -28,6 +32,12 @@ class EngineUnavailable(Exception):
 class EngineHooks:
     """Callbacks the broker gives an engine."""
 
+    push: Callable[[str, Delivery], bool] = _refuse
+    """Offer a delivery for immediate writing; True means taken (do not queue it).
+
+    Only for a client whose queue is empty, so that order is kept. In-process engines use
+    it for the fan-out fast path; engines that queue elsewhere need not call it.
+    """
     wake: Callable[[str], None] = _ignore
     """Client ``id`` has queued messages (faye ``emptyQueue`` trigger)."""
     closed: Callable[[str], None] = _ignore

@@ -122,11 +122,15 @@ class MemoryEngine(Engine):
         if not recipients:
             return 0
         queues = self._queues
+        push = self.hooks.push
         wake = self.hooks.wake
         limit = self.max_queue
         delivered = 0
         for client_id in tuple(recipients):
             queue = queues[client_id]
+            if not queue and push(client_id, delivery):
+                delivered += 1
+                continue
             if len(queue) >= limit:
                 self._overflow(client_id)
                 continue

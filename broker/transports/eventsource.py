@@ -67,6 +67,7 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
     sink = EventSourceSink(broker, send, context)
     broker.connections.bind(client_id, sink, broker.engine.take_queue)
     await broker.engine.claim(client_id)
+    await sink.drain()
 
     async def watch_disconnect() -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -84,6 +85,6 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
         pass
     finally:
         watcher.cancel()
-        broker.connections.unbind(sink)
+        await broker.unbind(sink)
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -19,8 +20,9 @@ from broker.connections import PushSink
 from broker.delivery import Delivery
 from broker.extensions import Context
 from broker.server import Broker
+from broker.transports.uvicorn_ws import SEND_TEXT_NOWAIT
 from protocol.commands import Message
-from protocol.messages import DecodeError, decode_batch
+from protocol.messages import DecodeError, decode_batch, join_encoded
 
 __all__ = ["BayeuxWebSocket"]
 
@@ -28,11 +30,22 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketSink(PushSink):
-    def __init__(self, broker: Broker, send: Send) -> None:
+    def __init__(self, broker: Broker, send: Send, send_nowait: Callable[[bytes], bool] | None) -> None:
         super().__init__()
         self.broker = broker
         self.send = send
+        self._send_nowait = send_nowait
         self.context: Context | None = None
+
+    @property
+    def direct(self) -> bool:
+        return self._send_nowait is not None and not self.broker.outgoing_hooks
+
+    def write_now(self, deliveries: list[Delivery]) -> bool:
+        assert self._send_nowait is not None
+        if len(deliveries) == 1:
+            return self._send_nowait(deliveries[0].frame)
+        return self._send_nowait(join_encoded([d.encoded for d in deliveries]))
 
     async def write(self, deliveries: list[Delivery]) -> None:
         assert self.context is not None
@@ -55,7 +68,7 @@ class BayeuxWebSocket:
         websocket = WebSocket(scope, receive, send)
         await self.broker.start()
         await websocket.accept()
-        sink = WebSocketSink(self.broker, send)
+        sink = WebSocketSink(self.broker, send, scope.get("extensions", {}).get(SEND_TEXT_NOWAIT))
         client = websocket.client
         context = Context(
             transport="websocket",
@@ -83,9 +96,9 @@ class BayeuxWebSocket:
         except (WebSocketDisconnect, RuntimeError, KeyError):
             pass
         finally:
-            self.broker.connections.unbind(sink)
             for task in tasks:
                 task.cancel()
+            await self.broker.unbind(sink)
 
     async def _reply(self, websocket: WebSocket, messages: list[Message], context: Context) -> None:
         replies = await self.broker.process(messages, context)
