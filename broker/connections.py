@@ -34,12 +34,18 @@ TakeQueue = Callable[[str], Awaitable[list[Delivery]]]
 
 
 class Hold:
-    """One pending ``/meta/connect``; released by a delivery, a timeout, a supersede or a close."""
+    """One pending ``/meta/connect``; released by a delivery, a timeout, a supersede or a close.
 
-    __slots__ = ("_future", "reason")
+    Either awaited (:meth:`wait`, for HTTP responses) or given a callback
+    (:meth:`on_release`, for sockets, so that no coroutine stays suspended while it is held).
+    """
+
+    __slots__ = ("_callback", "_future", "_timer", "reason")
 
     def __init__(self) -> None:
         self._future: asyncio.Future[None] | None = None
+        self._callback: Callable[[str], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.reason = ""
 
     def release(self, reason: str) -> None:
@@ -47,6 +53,20 @@ class Hold:
             self.reason = reason
         if self._future is not None and not self._future.done():
             self._future.set_result(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(self.reason)
+
+    def on_release(self, seconds: float, callback: Callable[[str], None]) -> None:
+        """Call ``callback(reason)`` once, when released or after ``seconds``."""
+        self._callback = callback
+        if self.reason:
+            self.release(self.reason)
+        else:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self.release, "timeout")
 
     async def wait(self, seconds: float) -> str:
         """Wait until released or ``seconds`` pass; return why it ended."""
@@ -70,6 +90,13 @@ class PushSink(ABC):
     def direct(self) -> bool:
         """True when :meth:`write_now` can write synchronously (the fan-out fast path)."""
         return False
+
+    replies_later = False
+    """True when a held connect's reply can be sent later with :meth:`send_replies`."""
+
+    async def send_replies(self, payload: bytes) -> None:
+        """Send an encoded reply batch (only for sinks with ``replies_later``)."""
+        raise NotImplementedError
 
     def __init__(self) -> None:
         self._wakeup: asyncio.Event | None = None

@@ -85,6 +85,7 @@ class Broker:
         self._start_lock = asyncio.Lock()
         self.closing = False
         self._client: LocalClient | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -214,6 +215,10 @@ class Broker:
         delivered: list[Delivery] = []
         for command in decision.commands:
             if isinstance(command, Connect):
+                if self._replies_later(command, context):
+                    assert decision.reply is not None
+                    await self._hold_by_callback(command, decision.reply, context)
+                    return None, []
                 delivered = await self._hold(command, context)
             else:
                 await self._apply(command, decision)
@@ -238,16 +243,52 @@ class Broker:
         elif isinstance(command, DestroyClient):
             await engine.destroy_client(command.client_id)
 
+    def _replies_later(self, command: Connect, context: Context) -> bool:
+        """A socket's held connect is only a timer: its reply is sent by a callback when it ends."""
+        sink = context.socket
+        return isinstance(sink, PushSink) and sink.replies_later and command.hold_ms > 0 and not self.closing
+
+    async def _open(self, command: Connect, context: Context) -> None:
+        """faye ``engine.connect`` start: ping the client and bind the socket that sent the connect."""
+        client_id = command.client_id
+        await self.engine.ping(client_id)
+        self.connections.connected.add(client_id)
+        sink = context.socket
+        if isinstance(sink, PushSink):
+            self.connections.bind(client_id, sink, self.engine.take_queue)
+            await sink.drain()  # what was queued while the client had no socket goes out first
+
+    async def _hold_by_callback(self, command: Connect, reply: Message, context: Context) -> None:
+        """Hold a socket's connect with no suspended coroutine: the reply goes out when it ends."""
+        await self._open(command, context)
+        client_id = command.client_id
+        sink = context.socket
+        assert isinstance(sink, PushSink)
+        hold = self.connections.start_hold(client_id, supersede=self.settings.answer_superseded_connect)
+
+        def finished(reason: str) -> None:
+            self.connections.end_hold(client_id, hold)
+            if reason != "socket-closed" and not sink.closed:
+                task = asyncio.get_running_loop().create_task(self._send_later(sink, reply, context))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+        hold.on_release(command.hold_ms / 1000, finished)
+
+    async def _send_later(self, sink: PushSink, reply: Message, context: Context) -> None:
+        replies: list[Outgoing] = [reply]
+        if self._outgoing:
+            changed = await run_pipeline(self._outgoing, reply, context)
+            replies = [] if changed is None else [changed]
+        if replies:
+            await sink.flush()
+            await sink.send_replies(await self.encode(replies, context))
+
     async def _hold(self, command: Connect, context: Context) -> list[Delivery]:
         """faye ``engine.connect``: ping, bind a socket, hold until messages or the timeout."""
         client_id = command.client_id
         connections = self.connections
-        await self.engine.ping(client_id)
-        connections.connected.add(client_id)
-        sink = context.socket
-        if isinstance(sink, PushSink):
-            connections.bind(client_id, sink, self.engine.take_queue)
-            await sink.drain()  # what was queued while the client had no socket goes out first
+        await self._open(command, context)
         pushed = client_id in connections.sinks
         hold = connections.start_hold(client_id, supersede=self.settings.answer_superseded_connect)
         try:

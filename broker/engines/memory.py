@@ -1,14 +1,17 @@
 """The in-memory engine: one process, plain dicts and sets (faye ``src/engines/memory.js``).
 
 Routing is by expansion: a publish looks up each key of ``protocol.expand(channel)``
-instead of scanning subscriptions. Each client has a FIFO queue bounded by ``max_queue``;
-a client whose queue overflows is destroyed (it re-handshakes, so the loss is visible).
-Clients that do not ping for ``client_ttl`` seconds are reaped by a per-client timer.
+instead of scanning subscriptions. A delivery goes straight to a client's socket when the
+broker can write it now (``hooks.push``) and its queue is empty; otherwise it is queued.
+Queues are created on first use and bounded by ``max_queue``: a client whose queue
+overflows is destroyed (it re-handshakes, so the loss is visible). Clients that do not ping
+for ``client_ttl`` seconds are reaped by one periodic sweep (faye arms a timer per client).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 
@@ -25,19 +28,27 @@ class MemoryEngine(Engine):
         self._clients: dict[str, set[str]] = {}
         self._subscribers: dict[str, set[str]] = {}
         self._queues: dict[str, deque[Delivery]] = {}
-        self._reapers: dict[str, asyncio.TimerHandle] = {}
+        self._last_ping: dict[str, float] = {}
         self._overflowed: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._stats = {"published": 0, "queued": 0, "reaped": 0, "overflowed": 0}
 
+    async def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
     async def close(self) -> None:
-        for handle in self._reapers.values():
-            handle.cancel()
-        self._reapers.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    # -- clients -----------------------------------------------------------------------
 
     async def create_client(self, client_id: str) -> None:
         self._clients[client_id] = set()
-        self._queues[client_id] = deque()
-        self._arm_reaper(client_id)
+        self._last_ping[client_id] = asyncio.get_running_loop().time()
         self.hooks.emit("handshake", client_id)
 
     async def client_exists(self, client_id: str) -> bool:
@@ -45,19 +56,18 @@ class MemoryEngine(Engine):
 
     async def ping(self, client_id: str) -> None:
         if client_id in self._clients:
-            self._arm_reaper(client_id)
+            self._last_ping[client_id] = asyncio.get_running_loop().time()
 
-    def _arm_reaper(self, client_id: str) -> None:
-        old = self._reapers.get(client_id)
-        if old is not None:
-            old.cancel()
+    async def _sweep(self) -> None:
+        """Reap clients silent for ``client_ttl`` (faye: 2 x timeout after the last ping)."""
         loop = asyncio.get_running_loop()
-        self._reapers[client_id] = loop.call_later(self.client_ttl, self._reap, client_id)
-
-    def _reap(self, client_id: str) -> None:
-        self._reapers.pop(client_id, None)
-        self._stats["reaped"] += 1
-        self._destroy(client_id)
+        while True:
+            ttl = self.client_ttl
+            await asyncio.sleep(max(0.02, min(ttl / 8, 2.0)))
+            deadline = loop.time() - ttl
+            for client_id in [c for c, seen in self._last_ping.items() if seen <= deadline]:
+                self._stats["reaped"] += 1
+                self._destroy(client_id)
 
     async def destroy_client(self, client_id: str) -> None:
         self._destroy(client_id)
@@ -66,15 +76,15 @@ class MemoryEngine(Engine):
         channels = self._clients.pop(client_id, None)
         if channels is None:
             return
-        handle = self._reapers.pop(client_id, None)
-        if handle is not None:
-            handle.cancel()
+        self._last_ping.pop(client_id, None)
         for channel in channels:
             self._remove_subscriber(channel, client_id)
             self.hooks.emit("unsubscribe", client_id, channel)
         self._queues.pop(client_id, None)
         self.hooks.emit("disconnect", client_id)
         self.hooks.closed(client_id)
+
+    # -- subscriptions -----------------------------------------------------------------
 
     async def subscribe(self, client_id: str, channel: str) -> bool:
         channels = self._clients.get(client_id)
@@ -104,19 +114,26 @@ class MemoryEngine(Engine):
     async def subscription_count(self, client_id: str) -> int:
         return len(self._clients.get(client_id, ()))
 
-    async def publish(self, delivery: Delivery, keys: tuple[str, ...], publisher: object) -> int:
+    # -- messages ----------------------------------------------------------------------
+
+    def _recipients(self, keys: tuple[str, ...]) -> set[str] | None:
+        """The union of the subscribers of ``keys``, without copying when only one key has any."""
         recipients: set[str] | None = None
-        single = True
+        shared = True
         for key in keys:
             members = self._subscribers.get(key)
             if members:
                 if recipients is None:
                     recipients = members
                 else:
-                    if single:
+                    if shared:
                         recipients = set(recipients)
-                        single = False
+                        shared = False
                     recipients |= members
+        return recipients
+
+    async def publish(self, delivery: Delivery, keys: tuple[str, ...], publisher: object) -> int:
+        recipients = self._recipients(keys)
         self._stats["published"] += 1
         self.hooks.emit("publish", publisher, delivery.channel, delivery.message.get("data"))
         if not recipients:
@@ -127,10 +144,13 @@ class MemoryEngine(Engine):
         limit = self.max_queue
         delivered = 0
         for client_id in tuple(recipients):
-            queue = queues[client_id]
-            if not queue and push(client_id, delivery):
-                delivered += 1
-                continue
+            queue = queues.get(client_id)
+            if not queue:
+                if push(client_id, delivery):
+                    delivered += 1
+                    continue
+                if queue is None:
+                    queue = queues[client_id] = deque()
             if len(queue) >= limit:
                 self._overflow(client_id)
                 continue
@@ -153,17 +173,16 @@ class MemoryEngine(Engine):
         self._destroy(client_id)
 
     async def take_queue(self, client_id: str) -> list[Delivery]:
-        queue = self._queues.get(client_id)
-        if not queue:
-            return []
-        items = list(queue)
-        queue.clear()
-        return items
+        queue = self._queues.pop(client_id, None)
+        return list(queue) if queue else []
 
     async def requeue(self, client_id: str, deliveries: list[Delivery]) -> None:
+        if client_id not in self._clients or not deliveries:
+            return
         queue = self._queues.get(client_id)
-        if queue is not None:
-            queue.extendleft(reversed(deliveries))
+        if queue is None:
+            queue = self._queues[client_id] = deque()
+        queue.extendleft(reversed(deliveries))
 
     def statistics(self) -> dict[str, int]:
         return {

@@ -63,7 +63,7 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
         }
     )
     await send({"type": "http.response.body", "body": b"retry: 5000\r\n\r\n", "more_body": True})
-    context = Context(transport="eventsource", headers=dict(request.headers), url=str(request.url))
+    context = Context(transport="eventsource", headers=request.headers, url=str(request.url))
     sink = EventSourceSink(broker, send, context)
     broker.connections.bind(client_id, sink, broker.engine.take_queue)
     await broker.engine.claim(client_id)

@@ -68,7 +68,7 @@ class BayeuxHTTP:
         client = request.client
         return Context(
             transport=transport,
-            headers=dict(request.headers),
+            headers=request.headers,
             url=str(request.url),
             client_host=client.host if client else None,
         )

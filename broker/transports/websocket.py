@@ -4,12 +4,11 @@ Each text frame is a JSON object or array; malformed frames are ignored and the 
 stays open. A frame holding ``/meta/connect`` binds the socket to that client (only if the
 client exists). Replies to a frame go out as one JSON array frame; deliveries are pushed
 as they happen, coalesced per loop turn into one array frame. A frame with a connect is
-processed in its own task so that the held reply does not block later frames.
+held with a timer, not a suspended task, and its reply is sent as its own frame when it ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -36,6 +35,11 @@ class WebSocketSink(PushSink):
         self.send = send
         self._send_nowait = send_nowait
         self.context: Context | None = None
+
+    replies_later = True
+
+    async def send_replies(self, payload: bytes) -> None:
+        await self.send({"type": "websocket.send", "text": payload.decode()})
 
     @property
     def direct(self) -> bool:
@@ -72,13 +76,12 @@ class BayeuxWebSocket:
         client = websocket.client
         context = Context(
             transport="websocket",
-            headers=dict(websocket.headers),
+            headers=websocket.headers,
             url=str(websocket.url),
             client_host=client.host if client else None,
             socket=sink,
         )
         sink.context = context
-        tasks: set[asyncio.Task[None]] = set()
         max_messages = self.broker.settings.max_batch_messages
         try:
             while True:
@@ -87,23 +90,18 @@ class BayeuxWebSocket:
                     messages = decode_batch(text, max_messages=max_messages)
                 except DecodeError:
                     continue
-                if any(m.get("channel") == "/meta/connect" for m in messages):
-                    task = asyncio.ensure_future(self._reply(websocket, messages, context))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                else:
-                    await self._reply(websocket, messages, context)
+                await self._reply(websocket, messages, sink, context)
         except (WebSocketDisconnect, RuntimeError, KeyError):
             pass
         finally:
-            for task in tasks:
-                task.cancel()
             await self.broker.unbind(sink)
 
-    async def _reply(self, websocket: WebSocket, messages: list[Message], context: Context) -> None:
+    async def _reply(self, websocket: WebSocket, messages: list[Message], sink: PushSink, context: Context) -> None:
+        """Process one frame in order. A held connect is answered later, by the broker, as its own frame."""
         replies = await self.broker.process(messages, context)
-        sink = context.socket
-        if isinstance(sink, PushSink) and sink.client_id is not None:
+        if not replies and any(m.get("channel") == "/meta/connect" for m in messages):
+            return
+        if sink.client_id is not None:
             await sink.flush()  # a publish's own delivery goes out before its reply, as in faye
         payload = await self.broker.encode(replies, context)
         try:
