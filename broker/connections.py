@@ -86,10 +86,8 @@ class Hold:
 class PushSink(ABC):
     """A transport that receives deliveries as they happen (WebSocket, EventSource, local)."""
 
-    @property
-    def direct(self) -> bool:
-        """True when :meth:`write_now` can write synchronously (the fan-out fast path)."""
-        return False
+    direct_capable = False
+    """True when :meth:`write_now` can write synchronously (the fan-out fast path)."""
 
     replies_later = False
     """True when a held connect's reply can be sent later with :meth:`send_replies`."""
@@ -202,13 +200,15 @@ class Connections:
         self.connected: set[str] = set()
         """Clients that have connected at least once since their handshake."""
         self.max_pending = max_pending
+        self.direct_enabled = True
+        """False while outgoing extensions are installed: each recipient then gets its own copy."""
         self._dirty: list[PushSink] = []
         self._flush_scheduled = False
 
     def push(self, client_id: str, delivery: Delivery) -> bool:
         """Take a delivery for a directly writable sink; False means "queue it in the engine"."""
         sink = self.sinks.get(client_id)
-        if sink is None or not sink.direct or len(sink.pending) >= self.max_pending:
+        if sink is None or not sink.direct_capable or not self.direct_enabled or len(sink.pending) >= self.max_pending:
             return False
         sink.pending.append(delivery)
         if not sink.scheduled:

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from broker.frames import text_frame
 from protocol.commands import Message
 
 __all__ = ["Delivery"]
@@ -54,9 +55,9 @@ class Delivery:
 
     @property
     def frame(self) -> bytes:
-        """``[<message>]``: the WebSocket frame that carries this message alone, built once."""
+        """The WebSocket text frame carrying ``[<message>]``, built once for every recipient."""
         if self._frame is None:
-            self._frame = b"[" + self.encoded + b"]"
+            self._frame = text_frame(b"[" + self.encoded + b"]")
         return self._frame
 
     def copy_message(self) -> dict[str, Any]:

@@ -123,6 +123,7 @@ class Broker:
     def _rebuild_pipelines(self) -> None:
         self._incoming = [e.incoming for e in self._extensions if e.has_incoming]
         self._outgoing = [e.outgoing for e in self._extensions if e.has_outgoing]
+        self.connections.direct_enabled = not self._outgoing
 
     @property
     def outgoing_hooks(self) -> list[Callable[..., object]]:

@@ -18,8 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from broker.connections import PushSink
 from broker.delivery import Delivery
 from broker.extensions import Context
+from broker.frames import text_frame
 from broker.server import Broker
-from broker.transports.uvicorn_ws import SEND_TEXT_NOWAIT
+from broker.transports.uvicorn_ws import SEND_FRAME_NOWAIT
 from protocol.commands import Message
 from protocol.messages import DecodeError, decode_batch, join_encoded
 
@@ -29,11 +30,12 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketSink(PushSink):
-    def __init__(self, broker: Broker, send: Send, send_nowait: Callable[[bytes], bool] | None) -> None:
+    def __init__(self, broker: Broker, send: Send, send_frame_nowait: Callable[[bytes], bool] | None) -> None:
         super().__init__()
         self.broker = broker
         self.send = send
-        self._send_nowait = send_nowait
+        self._send_frame_nowait = send_frame_nowait
+        self.direct_capable = send_frame_nowait is not None
         self.context: Context | None = None
 
     replies_later = True
@@ -41,15 +43,11 @@ class WebSocketSink(PushSink):
     async def send_replies(self, payload: bytes) -> None:
         await self.send({"type": "websocket.send", "text": payload.decode()})
 
-    @property
-    def direct(self) -> bool:
-        return self._send_nowait is not None and not self.broker.outgoing_hooks
-
     def write_now(self, deliveries: list[Delivery]) -> bool:
-        assert self._send_nowait is not None
+        assert self._send_frame_nowait is not None
         if len(deliveries) == 1:
-            return self._send_nowait(deliveries[0].frame)
-        return self._send_nowait(join_encoded([d.encoded for d in deliveries]))
+            return self._send_frame_nowait(deliveries[0].frame)
+        return self._send_frame_nowait(text_frame(join_encoded([d.encoded for d in deliveries])))
 
     async def write(self, deliveries: list[Delivery]) -> None:
         assert self.context is not None
@@ -72,7 +70,7 @@ class BayeuxWebSocket:
         websocket = WebSocket(scope, receive, send)
         await self.broker.start()
         await websocket.accept()
-        sink = WebSocketSink(self.broker, send, scope.get("extensions", {}).get(SEND_TEXT_NOWAIT))
+        sink = WebSocketSink(self.broker, send, scope.get("extensions", {}).get(SEND_FRAME_NOWAIT))
         client = websocket.client
         context = Context(
             transport="websocket",
