@@ -33,6 +33,8 @@ class Context:
     client_host: str | None = None
     local: bool = False
     socket: Any = None
+    holds: list[Any] = field(default_factory=list)
+    """The connects this request is holding (so that the transport can release them)."""
 
 
 class Extension:

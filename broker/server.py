@@ -292,6 +292,7 @@ class Broker:
         await self._open(command, context)
         pushed = client_id in connections.sinks
         hold = connections.start_hold(client_id, supersede=self.settings.answer_superseded_connect)
+        context.holds.append(hold)
         try:
             if not pushed:
                 queued = await self.engine.take_queue(client_id)

@@ -10,7 +10,6 @@ method is a 400.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -105,11 +104,12 @@ class BayeuxHTTP:
             if not values:
                 return error_response(400, "Bad request: no message parameter")
             raw = values[0]
-        replies = await self._process(raw, request, receive, "long-polling")
+        context = self._context(request, "long-polling")
+        replies = await self._process(raw, context, receive)
         if isinstance(replies, Response):
             return replies
         return Response(
-            await self.broker.encode(replies, self._context(request, "long-polling")),
+            await self.broker.encode(replies, context),
             headers=bayeux_headers(request.headers, "application/json; charset=utf-8"),
         )
 
@@ -123,42 +123,34 @@ class BayeuxHTTP:
             return error_response(400, "Bad request: no message parameter")
         if len(raw) > self.settings.max_body_bytes:
             return error_response(413, f"Message larger than {self.settings.max_body_bytes} bytes")
-        replies = await self._process(raw, request, receive, "callback-polling")
+        context = self._context(request, "callback-polling")
+        replies = await self._process(raw, context, receive)
         if isinstance(replies, Response):
             return replies
-        payload = await self.broker.encode(replies, self._context(request, "callback-polling"))
+        payload = await self.broker.encode(replies, context)
         headers = bayeux_headers(request.headers, "text/javascript; charset=utf-8")
         headers["Content-Disposition"] = "attachment; filename=f.txt"
         return Response(encode_jsonp(callback, payload), headers=headers)
 
-    async def _process(
-        self, raw: bytes | str, request: Request, receive: Receive, transport: str
-    ) -> list[Outgoing] | Response:
+    async def _process(self, raw: bytes | str, context: Context, receive: Receive) -> list[Outgoing] | Response:
         try:
             messages = decode_batch(raw, max_messages=self.settings.max_batch_messages)
         except DecodeError as exc:
             return error_response(400, exc.reason)
-        context = self._context(request, transport)
         if not any(message.get("channel") == "/meta/connect" for message in messages):
             return await self.broker.process(messages, context)
-        work = asyncio.ensure_future(self.broker.process(messages, context))
-        gone = asyncio.ensure_future(_wait_disconnect(receive))
+        # If the HTTP client goes away mid-poll, this request's holds are released with
+        # nothing taken from the queue, so no message goes into a response nobody reads
+        # (faye would lose those messages).
+        watcher = asyncio.ensure_future(_release_on_disconnect(receive, context))
         try:
-            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+            return await self.broker.process(messages, context)
         finally:
-            gone.cancel()
-        if not work.done():
-            # The HTTP client went away mid-poll: release the hold so nothing is taken
-            # from the queue for a response nobody reads (faye would lose those messages).
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-            return Response(b"", status_code=499)
-        return work.result()
+            watcher.cancel()
 
 
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
+async def _release_on_disconnect(receive: Receive, context: Context) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    for hold in context.holds:
+        hold.release("gone")
