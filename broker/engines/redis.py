@@ -28,12 +28,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from broker.delivery import Delivery
 from broker.engines.base import Engine, EngineUnavailable
+from broker.redis_client import open_redis
 
 __all__ = ["RedisEngine"]
 
@@ -160,6 +159,7 @@ class RedisEngine(Engine):
         self.node_id = node_id or secrets.token_hex(8)
         self._gc_interval = gc_interval
         self._redis: aioredis.Redis | None = None
+        self._listener_redis: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stats = {"published": 0, "queued": 0, "reaped": 0, "overflowed": 0, "redis_errors": 0}
@@ -179,14 +179,9 @@ class RedisEngine(Engine):
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._redis = aioredis.Redis.from_url(
-            self.url,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=3),
-            retry_on_error=[ConnectionError, TimeoutError],
-            health_check_interval=10,
-        )
+        self._redis = open_redis(self.url)
+        # its own connection, without retries: a cut must reach _listen, which then resyncs
+        self._listener_redis = open_redis(self.url, max_connections=1, retries=0)
         for name, source in (
             ("ping", _PING),
             ("claim", _CLAIM),
@@ -212,6 +207,9 @@ class RedisEngine(Engine):
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+        if self._listener_redis is not None:
+            await self._listener_redis.aclose()
+            self._listener_redis = None
 
     async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """Run a Redis operation; map Redis failures to :class:`EngineUnavailable`."""
@@ -336,8 +334,8 @@ class RedisEngine(Engine):
         closed_channel = self._k("closed")
         first = True
         while True:
-            assert self._redis is not None
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            assert self._listener_redis is not None
+            pubsub = self._listener_redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(wake_channel, closed_channel)
                 if not first:
