@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,7 +14,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from broker.config import Settings
 from broker.engines import Engine, engine_from_url
 from broker.extensions import Extension
+from broker.resources import AccessHook, ResourceAPI, ResourceChannelGuard
 from broker.server import Broker
+from broker.store import MemoryStore, Store, store_from_url
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
 
 __all__ = ["create_app"]
@@ -24,11 +28,22 @@ def create_app(
     engine: Engine | str | None = None,
     extensions: Sequence[Extension] = (),
     broker: Broker | None = None,
+    store: Store | str | None = None,
+    access: AccessHook | None = None,
+    data_dir: str | Path = "data",
+    resources: bool = True,
     **options: Any,
 ) -> Starlette:
     """Build the ASGI app. ``options`` are :class:`Settings` fields (``mount="/faye"``, ...).
 
     ``engine`` is an :class:`Engine` or a URL: ``"memory"`` (the default) or ``"redis://HOST:PORT/DB"``.
+
+    The REST resources (docs/resources.md) are served at ``/api`` unless ``resources=False``.
+    ``store`` is a :class:`Store` or a URL for :func:`broker.store.store_from_url` (``"memory"``,
+    ``"sqlite"`` in ``data_dir``, ``"sqlite:PATH"``, ``"redis://..."``); by default the memory
+    store, or with the Redis engine the Redis store on the same Redis. ``access`` is the access
+    hook (:class:`broker.resources.AccessRequest` in, allow or deny out). The app's state holds
+    the API as ``app.state.resources``.
 
     The broker is ``app.state.broker``. It starts on the lifespan startup or lazily on the
     first request (so the app also works mounted inside another Starlette/FastAPI app),
@@ -44,7 +59,19 @@ def create_app(
     mount = broker.settings.mount_path
     http = BayeuxHTTP(broker)
     ws = BayeuxWebSocket(broker)
-    routes: list[BaseRoute] = [
+    api: ResourceAPI | None = None
+    routes: list[BaseRoute] = []
+    if resources:
+        if mount == API_PREFIX or mount.startswith(API_PREFIX + "/"):
+            raise ValueError(f"the Bayeux mount cannot be under {API_PREFIX}, where the REST resources are")
+        if isinstance(store, str):
+            store = store_from_url(store, data_dir=data_dir)
+        api = ResourceAPI(broker, store or _default_store(broker), access=access, prefix=API_PREFIX)
+        broker.add_extension(ResourceChannelGuard())
+        routes += [Route(API_PREFIX, api), Route(f"{API_PREFIX}/{{rest:path}}", api)]
+    elif store is not None or access is not None:
+        raise TypeError("store and access configure the REST resources; they need resources=True")
+    routes += [
         Route(mount or "/", http),
         Route(f"{mount}/{{rest:path}}", http),
         WebSocketRoute(mount or "/", ws),
@@ -56,11 +83,29 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        if api is not None:
+            await api.start()
         try:
             yield
         finally:
             await broker.close()
+            if api is not None:
+                await api.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.broker = broker
+    app.state.resources = api
     return app
+
+
+API_PREFIX = "/api"
+
+
+def _default_store(broker: Broker) -> Store:
+    """The Redis store on the Redis engine's Redis (every node serves the same data), else memory."""
+    redis_engines = sys.modules.get("broker.engines.redis")  # imported only if a Redis engine exists
+    if redis_engines is not None and isinstance(broker.engine, redis_engines.RedisEngine):
+        from broker.store.redis import RedisStore
+
+        return RedisStore(broker.engine.url, namespace=broker.engine.ns)
+    return MemoryStore()

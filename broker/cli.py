@@ -7,10 +7,10 @@ Prints where it listens, answers pending long-polls and closes sockets on SIGINT
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -19,6 +19,7 @@ from broker.app import create_app
 from broker.config import Settings
 from broker.engines import engine_from_url
 from broker.server import Broker
+from broker.store import Store, store_from_url
 
 __all__ = ["main"]
 
@@ -54,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WebSocket ping every SECONDS (default: none)")
     serve.add_argument("--engine", default="memory",
                        help="'memory' (default) or redis://HOST:PORT/DB[?namespace=NAME] to run as a cluster")
+    serve.add_argument("--store", default=None,
+                       help="REST resources store: 'sqlite' (default: a file in --data-dir), sqlite:PATH, 'memory', "
+                            "or redis://HOST:PORT/DB (the default with a Redis engine: the engine's Redis)")
+    serve.add_argument("--data-dir", default="data",
+                       help="directory of the SQLite store, created if missing (default ./data)")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     limits = serve.add_argument_group("limits")
     for name, help_text in (
@@ -105,6 +111,21 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _store(args: argparse.Namespace) -> Store:
+    """``--store``; by default SQLite in ``--data-dir``, or with a Redis engine the engine's Redis."""
+    url = args.store
+    if url is None:
+        url = "sqlite" if args.engine in ("memory", "memory://") else args.engine
+    store = store_from_url(url, data_dir=args.data_dir)
+    path = getattr(store, "path", None)
+    if isinstance(path, Path):
+        try:  # a bad directory is a one-line error here rather than a failed startup later
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot create the data directory {path.parent}: {exc.strerror or exc}") from None
+    return store
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings(
@@ -120,9 +141,10 @@ def serve(args: argparse.Namespace) -> int:
             max_queue=args.max_queue,
         )
         engine = engine_from_url(args.engine)
+        store = _store(args)
     except ValueError as exc:
         raise SystemExit(f"bayeux-broker: {exc}") from None
-    app = create_app(settings=settings, engine=engine)
+    app = create_app(settings=settings, engine=engine, store=store)
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -140,7 +162,7 @@ def serve(args: argparse.Namespace) -> int:
     server = _Server(config)
     server.broker = app.state.broker
     server.banner = f"bayeux-broker listening on http://{shown}:{port}{settings.mount_path or '/'}"
-    asyncio.run(server.serve(sockets=[sock]))
+    server.run(sockets=[sock])  # uvicorn's own runner picks uvloop when it is installed
     return 0
 
 

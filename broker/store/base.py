@@ -13,8 +13,9 @@ Every store passes the one contract suite in ``tests/store``. The contract, in s
   RFC 9110 §13.2.2 orders it.
 - :meth:`Store.create` is all or nothing: when any id already exists (or repeats), nothing is
   written and :class:`AlreadyExists` carries the index of the first offending object.
-- :meth:`Store.list` filters by field equality, sorts by fields (see :mod:`broker.store.query`
-  for the exact rules, which every store follows), and returns one page plus the total.
+- :meth:`Store.find` lists a collection: it filters by field equality, sorts by fields (see
+  :mod:`broker.store.query` for the exact rules, which every store follows), and returns one
+  page plus the total.
 - :meth:`Store.ordered` serialises writers of the same objects from the write until its change
   is published, so that changes are published in the order they were stored.
 
@@ -223,7 +224,7 @@ class Store(ABC):
         """The object, or None."""
 
     @abstractmethod
-    async def list(self, collection: str, query: Query) -> Page:
+    async def find(self, collection: str, query: Query) -> Page:
         """Objects matching ``query.filters``, sorted by ``query.sort`` then by creation order.
 
         Returns at most ``query.limit`` of them after skipping ``query.offset``, and the total.

@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from broker.store.base import SortKey
+from broker.store.base import Page, Query, Record, SortKey
 
-__all__ = ["FIELD_NAME", "json_scalar", "matches", "sort_records", "sort_value"]
+__all__ = ["FIELD_NAME", "json_scalar", "matches", "select", "sort_records", "sort_value"]
 
 T = TypeVar("T")
 
@@ -102,3 +102,11 @@ def sort_records(items: Sequence[T], sort: Sequence[SortKey], data_of: Callable[
     for key in reversed(sort):
         ordered.sort(key=lambda item: sort_value(data_of(item), key.field), reverse=key.descending)
     return ordered
+
+
+def select(records: Iterable[Record], query: Query) -> Page:
+    """Apply ``query`` to records given in creation order (the in-memory and Redis stores)."""
+    found = [record for record in records if matches(record.data, query.filters)] if query.filters else list(records)
+    if query.sort:
+        found = sort_records(found, query.sort, lambda record: record.data)
+    return Page(items=found[query.offset : query.offset + query.limit], total=len(found))

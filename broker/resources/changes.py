@@ -1,0 +1,81 @@
+"""Publishing committed changes on Bayeux channels, through the same Broker as every client.
+
+A change to object ``<id>`` of ``<collection>`` is published, after the write is stored, on
+``/resources/<collection>`` and then on ``/resources/<collection>/<id>``, as the message data
+``{"action": "created"|"updated"|"deleted", "id": ..., "data": ..., "version": ...}``. The
+REST API holds the object (``Store.ordered``) from the write until both publishes return,
+so every subscriber sees the changes to one object in the order they were stored.
+
+A publish the broker refuses (an extension's error, an unavailable engine) is logged and
+counted; the write stays committed and the HTTP request still succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import orjson
+
+from broker.extensions import Context, Extension
+from broker.local import BayeuxError
+from broker.store import Change
+from protocol import errors
+from protocol.commands import Message
+
+if TYPE_CHECKING:
+    from broker.server import Broker
+
+__all__ = ["CHANNEL_ROOT", "ChangeFeed", "ResourceChannelGuard", "channels_of"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL_ROOT = "/resources"
+
+
+def channels_of(collection: str, object_id: str) -> tuple[str, str]:
+    """The two channels a change is published on, in publishing order."""
+    return f"{CHANNEL_ROOT}/{collection}", f"{CHANNEL_ROOT}/{collection}/{object_id}"
+
+
+class ChangeFeed:
+    """Publishes changes through ``broker.publish`` (the server-side client and the extensions)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._stats = {"published": 0, "publish_failures": 0}
+
+    async def publish(self, change: Change) -> None:
+        event = change.event()
+        encoded = orjson.dumps(event)
+        for channel in channels_of(change.record.collection, change.record.id):
+            try:
+                # each publish gets its own copy: an extension may change the message it is given
+                await self.broker.publish(channel, orjson.loads(encoded))
+                self._stats["published"] += 1
+            except BayeuxError as exc:
+                self._stats["publish_failures"] += 1
+                log.warning("change %s of %s not published on %s: %s",
+                            change.record.version, change.record.id, channel, exc.error)
+            except Exception:
+                self._stats["publish_failures"] += 1
+                log.exception("change %s of %s not published on %s", change.record.version, change.record.id, channel)
+
+    def statistics(self) -> dict[str, int]:
+        return dict(self._stats)
+
+
+class ResourceChannelGuard(Extension):
+    """Only the server publishes on ``/resources/**``: a client's publish there gets a 403 error.
+
+    The change channels carry what the store committed; a client publishing on them could
+    forge changes. Subscribing is unaffected. ``create_app`` installs this extension.
+    """
+
+    def incoming(self, message: Message, context: Context) -> Message:
+        channel = message.get("channel")
+        if not context.local and isinstance(channel, str) and (
+            channel == CHANNEL_ROOT or channel.startswith(CHANNEL_ROOT + "/")
+        ):
+            message["error"] = errors.channel_forbidden(channel)
+        return message
