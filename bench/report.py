@@ -193,6 +193,7 @@ STEP_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable
     ("p50 ms", lambda s: s["p50_ms"], lambda v: _num(v, 1), True),
     ("p99 ms", lambda s: s["p99_ms"], lambda v: _num(v, 1), True),
     ("CPU ms/1k deliveries", lambda s: s["cpu_ms_per_1k"], lambda v: _num(v, 1), True),
+    ("of which kernel", lambda s: s.get("kernel_ms_per_1k"), lambda v: _num(v, 1), False),
     ("server CPU", lambda s: s["server_cpu_share"], _pct, False),
     ("loadgen CPU", lambda s: s["loadgen_cpu"], lambda v: _pct(v) + (" !" if v is not None and v >= 0.9 else ""),
      False),

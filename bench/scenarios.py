@@ -103,7 +103,8 @@ async def _fanout(scenario: str, server: Server, plan: Plan, result: Result) -> 
                 result.steps.append(row)
                 log(f"{server.name} {scenario} {rate:g} msg/s: {row['deliveries_per_s']:.0f} deliveries/s, "
                     f"ratio {row['ratio']:.4f}, p50 {_ms(row['p50_ms'])}, p99 {_ms(row['p99_ms'])}, "
-                    f"CPU {_ms(row['cpu_ms_per_1k'])}/1k, loadgen CPU {row['loadgen_cpu']:.0%}")
+                    f"CPU {_ms(row['cpu_ms_per_1k'])}/1k (user {_ms(row['user_ms_per_1k'])}, "
+                    f"kernel {_ms(row['kernel_ms_per_1k'])}), loadgen CPU {row['loadgen_cpu']:.0%}")
                 if not row["clean"] or not server.alive():
                     break
         finally:
@@ -115,7 +116,8 @@ async def _fanout(scenario: str, server: Server, plan: Plan, result: Result) -> 
 async def _step(server: Server, worker: Worker, publisher: Publisher, plan: Plan, step: int, rate: float,
                 subscribers: int) -> dict[str, Any]:
     before = await worker.ask("health")
-    cpu_before = server.cpu_seconds()
+    user_before, kernel_before = server.cpu_split()
+    cpu_before = user_before + kernel_before
     own_cpu_before = cpu_seconds(os.getpid())
     start_ns = time.monotonic_ns()
     started = time.monotonic()
@@ -131,7 +133,8 @@ async def _step(server: Server, worker: Worker, publisher: Publisher, plan: Plan
             break
         await asyncio.sleep(0.1)
     finished = time.monotonic()
-    cpu_after = server.cpu_seconds() if server.alive() else cpu_before
+    user_after, kernel_after = server.cpu_split() if server.alive() else (user_before, kernel_before)
+    cpu_after = user_after + kernel_after
     stats = await worker.ask("stats", step, start_ns, end_ns)
     count = stats["count"]
     ratio = count / expected if expected else 0.0
@@ -154,6 +157,9 @@ async def _step(server: Server, worker: Worker, publisher: Publisher, plan: Plan
         "server_cpu_s": server_cpu,
         "server_cpu_share": server_cpu / (finished - started),
         "cpu_ms_per_1k": server_cpu * 1e6 / count if count else None,
+        # user-space versus kernel share: the kernel part is mostly the socket writes, which every server pays
+        "user_ms_per_1k": (user_after - user_before) * 1e6 / count if count else None,
+        "kernel_ms_per_1k": (kernel_after - kernel_before) * 1e6 / count if count else None,
         "loadgen_cpu": loadgen_cpu,
         "publisher_cpu": (cpu_seconds(os.getpid()) - own_cpu_before) / (finished - started),
         "drain_s": finished - published,

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.system import cpu_seconds, rss_kb
+from bench.system import cpu_seconds, cpu_split, rss_kb
 
 __all__ = ["BENCH_DIR", "RESULTS_DIR", "ROOT", "SERVERS", "Server", "ensure_faye", "faye_version", "start_server"]
 
@@ -70,6 +70,9 @@ class Server:
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
+
+    def cpu_split(self) -> tuple[float, float]:
+        return cpu_split(self.pid)
 
     def rss_kb(self) -> int:
         return rss_kb(self.pid)

@@ -8,19 +8,25 @@ import resource
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["cpu_seconds", "event_loop_name", "raise_nofile_limit", "rss_kb", "run_event_loop"]
+__all__ = ["cpu_seconds", "cpu_split", "event_loop_name", "raise_nofile_limit", "rss_kb", "run_event_loop"]
 
 T = TypeVar("T")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WANTED_FILES = 65536
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads (``/proc/<pid>/stat``)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system (kernel) CPU seconds of a process, all its threads (``/proc/<pid>/stat``)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     # after the command come: state(3) ... utime(14) stime(15), counted from 1
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads."""
+    user, system = cpu_split(pid)
+    return user + system
 
 
 def rss_kb(pid: int) -> int:
