@@ -382,6 +382,9 @@ class Client:
             method = getattr(extension, hook, None)
             if message is None or method is None:
                 continue
-            result = method(message)
-            message = await result if inspect.isawaitable(result) else result
+            try:
+                result = method(message)
+                message = await result if inspect.isawaitable(result) else result
+            except Exception:  # a broken extension must not stall the client: skip it for this message
+                log.exception("%s extension %r failed", hook, extension)
         return message

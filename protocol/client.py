@@ -380,11 +380,9 @@ class ClientSession:
             return self._handshake()
         if self.state is not State.CONNECTED:
             return []
-        batch = self._take_outbox()
-        actions: list[Action] = [Send(tuple(batch))] if batch else []
         if kind == "connect":
-            actions += self._connect()
-        return actions
+            return self._connect()
+        return self._flush()
 
     # -- replies ---------------------------------------------------------------------------
 
@@ -440,7 +438,8 @@ class ClientSession:
             return self._rehandshake(now)
         if reply["successful"] is True:
             self._failures = 0
-            return self._schedule("connect", now, self.interval)
+            # the session is alive: what failed while it was unreachable can go now
+            return self._flush() + self._schedule("connect", now, self.interval)
         self._failures += 1
         return self._schedule("connect", now, max(self.interval, self._backoff()))
 
@@ -518,10 +517,21 @@ class ClientSession:
 
     def _connect(self) -> list[Action]:
         """Send the next ``/meta/connect``; only a connect reply or failure leads here, so exactly
-        one is ever outstanding (faye §9.3)."""
-        request = _Request("connect", {"channel": CONNECT, "connectionType": self.connection_type,
-                                       "id": self._next_id()})
-        return [Send((self._register(request),))]
+        one is ever outstanding (faye §9.3).
+
+        With messages waiting after a failure, the connect asks to be answered at once
+        (``advice: {timeout: 0}``, as faye's transport does for a batched connect, §4.8): they are
+        sent once it succeeds, so they never reach a restarted broker before the re-handshake
+        has subscribed again (a publish needs no session, §2.6, and would be lost).
+        """
+        message: Message = {"channel": CONNECT, "connectionType": self.connection_type, "id": self._next_id()}
+        if self._outbox:
+            message["advice"] = {"timeout": 0}
+        return [Send((self._register(_Request("connect", message)),))]
+
+    def _flush(self) -> list[Action]:
+        batch = self._take_outbox()
+        return [Send(tuple(batch))] if batch else []
 
     def _schedule(self, kind: str, now: float, delay: float) -> list[Action]:
         """Run ``kind`` after ``delay`` seconds; a zero delay runs it now."""

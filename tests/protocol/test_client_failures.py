@@ -70,11 +70,29 @@ def test_failed_connect_is_retried_with_what_else_failed_sent_first() -> None:
     publish = one_sent(publish_actions)
     assert session.send_failed([subscribe, publish, connect], 1.0) == [Wait(0.5, 1.5)]
     assert session.state is State.CONNECTED
-    retry = session.tick(1.5)
-    assert [type(action) for action in retry] == [Send, Send]
-    assert [m["id"] for m in sent(retry)[:2]] == [subscribe["id"], publish["id"]]
-    assert sent(retry)[2]["channel"] == "/meta/connect"
+    retry = one_sent(session.tick(1.5))
+    assert retry == {"channel": "/meta/connect", "connectionType": "websocket", "id": "5", "clientId": CID,
+                     "advice": {"timeout": 0}}
+    after = session.receive([reply_to(retry, advice={"reconnect": "retry", "interval": 0})], 1.6)
+    assert [type(action) for action in after] == [Send, Send]
+    assert [m["id"] for m in sent(after)[:2]] == [subscribe["id"], publish["id"]]
+    assert sent(after)[2] == {"channel": "/meta/connect", "connectionType": "websocket", "id": "6",
+                              "clientId": CID}
     assert session.receive([reply_to(publish)], 1.6) == [Resolve(ticket, reply_to(publish))]
+
+
+def test_messages_that_failed_never_reach_a_restarted_broker_before_the_resubscribe() -> None:
+    session = new_session()
+    session.subscribe("/a", 0.0)
+    _, connect = connected(session)
+    _, actions = session.publish("/a", "while down", 0.0)
+    session.send_failed([connect, one_sent(actions)], 0.0)
+    retry = one_sent(session.tick(0.5))
+    handshake = one_sent(session.receive([reply_to(retry, successful=False, error="401::Unknown client",
+                                                   advice={"reconnect": "handshake"})], 0.6))
+    session.receive([handshake_ok(handshake)], 0.7)
+    messages = sent(session.transport_selected("websocket", 0.7))
+    assert [m["channel"] for m in messages] == ["/meta/subscribe", "/a", "/meta/connect"]
 
 
 def test_failed_publish_while_connect_is_held_is_resent_after_a_backoff() -> None:
