@@ -15,6 +15,7 @@ from types import FrameType
 
 import uvicorn
 
+from broker import cli_client
 from broker.app import create_app
 from broker.config import Settings
 from broker.engines import engine_from_url
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + name.replace("_", "-")
         limits.add_argument(flag, dest=name, type=_positive(int), default=getattr(defaults, name),
                             help=f"{help_text} (default {getattr(defaults, name)})")
+    cli_client.add_parsers(commands)
     return parser
 
 
@@ -174,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "serve":
         return serve(args)
+    if args.command in cli_client.COMMANDS:
+        return cli_client.run(args)
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 
