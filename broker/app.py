@@ -15,6 +15,7 @@ from broker.config import Settings
 from broker.engines import Engine, engine_from_url
 from broker.extensions import Extension
 from broker.resources import AccessHook, ResourceAPI, ResourceChannelGuard
+from broker.resources.routing import PrefixRoute
 from broker.server import Broker
 from broker.store import MemoryStore, Store, store_from_url
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
@@ -68,7 +69,7 @@ def create_app(
             store = store_from_url(store, data_dir=data_dir)
         api = ResourceAPI(broker, store or _default_store(broker), access=access, prefix=API_PREFIX)
         broker.add_extension(ResourceChannelGuard())
-        routes += [Route(API_PREFIX, api), Route(f"{API_PREFIX}/{{rest:path}}", api)]
+        routes.append(PrefixRoute(API_PREFIX, api))
     elif store is not None or access is not None:
         raise TypeError("store and access configure the REST resources; they need resources=True")
     routes += [

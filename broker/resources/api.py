@@ -35,7 +35,7 @@ from broker.resources.http import (
     read_body,
 )
 from broker.resources.openapi import openapi_bytes
-from broker.resources.problems import Problem
+from broker.resources.problems import Problem, instance_of
 from broker.resources.validation import (
     MAX_DEPTH,
     check_collection,
@@ -141,17 +141,18 @@ class ResourceAPI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        instance = instance_of(scope["path"])
         try:
             response = await self._dispatch(request)
         except Problem as problem:
-            response = problem.response(request.url.path)
+            response = problem.response(instance)
         except StoreUnavailable as exc:
-            log.warning("store unavailable for %s %s: %s", request.method, request.url.path, exc)
+            log.warning("store unavailable for %s %s: %s", request.method, instance, exc)
             response = Problem("unavailable", "the store cannot be reached; try again shortly",
-                               headers={"Retry-After": "1"}).response(request.url.path)
+                               headers={"Retry-After": "1"}).response(instance)
         except Exception:
-            log.exception("REST API failed on %s %s", request.method, request.url.path)
-            response = Problem("internal", "the server failed to handle this request").response(request.url.path)
+            log.exception("REST API failed on %s %s", request.method, instance)
+            response = Problem("internal", "the server failed to handle this request").response(instance)
         await response(scope, receive, send)
 
     def _route(self, request: Request) -> _Target:

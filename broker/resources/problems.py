@@ -3,17 +3,19 @@
 A handler raises :class:`Problem`; the API turns it into the response. ``type`` is a URN per
 kind of problem (``urn:bayeux-broker:problem:<slug>``, listed in ``docs/resources.md``),
 ``title`` is the same for every problem of a kind, ``detail`` says what was wrong with this
-request, and extension members (``index`` for a bulk import) say where.
+request, and extension members (``index`` for a bulk import) say where. ``instance`` is the
+request's path as a URI reference (percent-encoded, RFC 3986 §3.3), whatever bytes it held.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import orjson
 from starlette.responses import Response
 
-__all__ = ["PROBLEM_TYPES", "Problem", "problem_response"]
+__all__ = ["PROBLEM_TYPES", "Problem", "instance_of", "problem_response"]
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -35,6 +37,15 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "unavailable": (503, "Store unavailable"),
 }
 """Every problem the API answers with: slug -> (HTTP status, title)."""
+
+
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+"""Characters a path segment may hold unencoded (RFC 3986 §3.3 ``pchar``), and the separator."""
+
+
+def instance_of(path: str) -> str:
+    """The decoded request path as a URI reference: ``/api/a%0Ab`` stays ``/api/a%0Ab``, not a newline."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 def type_uri(slug: str) -> str:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -30,6 +32,7 @@ from broker.store.sqlite import SQLiteStore
 from tests.support.servers import serve_app
 
 Event = tuple[str, dict[str, Any]]
+URI_PATH = re.compile(r"/[A-Za-z0-9/!$&'()*+,;=:@._~%-]*")
 
 
 @dataclass
@@ -173,7 +176,9 @@ def assert_problem(response: httpx.Response, status: int, slug: str, *, mentions
     assert body["title"], body
     assert isinstance(body["detail"], str), body
     assert body["detail"], body
-    assert body["instance"] == response.request.url.path, body
+    # the request's path as a URI reference: percent-encoded, decoding to the path requested
+    assert URI_PATH.fullmatch(body["instance"]), body
+    assert unquote(body["instance"]) == response.request.url.path, body
     if mentions:
         assert mentions.lower() in body["detail"].lower(), body
     return body

@@ -149,7 +149,9 @@ async def test_invalid_ids_in_a_body_are_400(api: Api, body: dict[str, object]) 
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/-bad", "/api/a.b", "/api/" + "c" * 65, "/api/%20", "/api/caf%C3%A9", "/api/a%00", "/api/_x"]
+    "path",
+    ["/api/-bad", "/api/a.b", "/api/" + "c" * 65, "/api/%20", "/api/caf%C3%A9", "/api/a%00", "/api/_x", "/api/a%0Ab",
+     "/api/%0A"],
 )
 async def test_invalid_collection_names_are_400(api: Api, path: str) -> None:
     for method in ("GET", "POST"):
@@ -158,7 +160,9 @@ async def test_invalid_collection_names_are_400(api: Api, path: str) -> None:
     assert (await api.http.get(path + "/x")).status_code == 400
 
 
-@pytest.mark.parametrize("object_id", ["a.b", "a%20b", "x" * 129, "%C3%A9", "a%00", "a,b", "a*b", "a%2Fb"])
+@pytest.mark.parametrize(
+    "object_id", ["a.b", "a%20b", "x" * 129, "%C3%A9", "a%00", "a,b", "a*b", "a%2Fb", "a%0Ab", "%0A"]
+)
 async def test_invalid_ids_in_the_path_are_400_or_404(api: Api, object_id: str) -> None:
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = await api.http.request(
@@ -367,7 +371,7 @@ async def test_unusual_but_valid_queries(api: Api) -> None:
 
 
 @pytest.mark.parametrize("header", ["if-match", "if-none-match"])
-@pytest.mark.parametrize("value", ["abc", '"unterminated', "W/abc", '"a" "b"', '"x"y'])
+@pytest.mark.parametrize("value", ["abc", '"unterminated', "W/abc", '"a" "b"', '"x"y', '"a", b', '"a"; "b"'])
 async def test_malformed_conditional_headers_are_400(api: Api, header: str, value: str) -> None:
     await api.http.put("/api/todos/x", json={})
     api.events.clear()
