@@ -18,6 +18,8 @@ from broker.store import Condition, Query, SortKey
 from broker.store.query import FIELD_NAME
 
 __all__ = [
+    "CONDITIONAL_HEADER",
+    "ENTITY_TAG_LIST",
     "Preconditions",
     "check_media_type",
     "etag",
@@ -27,7 +29,13 @@ __all__ = [
 ]
 
 _ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
-_LIST_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
+# RFC 9110 §5.6.1: a list may hold empty elements; an opaque tag may hold commas (etagc, §8.8.3).
+_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_TAGS = rf"(?:{_TAG})?(?:[ \t]*,[ \t]*(?:{_TAG})?)*"
+ENTITY_TAG_LIST = re.compile(_TAGS)
+CONDITIONAL_HEADER = re.compile(rf"[ \t]*(?:\*|{_TAGS})[ \t]*")
+"""A whole ``If-Match`` or ``If-None-Match`` value: ``*`` or a list of entity tags."""
+
 _MAX_VERSION_DIGITS = 19
 
 MAX_LIMIT = 1000
@@ -78,18 +86,13 @@ def _entity_tags(headers: Headers, name: str) -> list[tuple[bool, str]] | None:
     values = headers.getlist(name)
     if not values:
         return []
-    joined = ",".join(values).strip()
+    joined = ",".join(values).strip(" \t")
     if joined == "*":
         return None
-    tags: list[tuple[bool, str]] = []
-    for item in _LIST_SEPARATOR.split(joined):
-        if not item:
-            continue  # RFC 9110 §5.6.1: empty list elements are allowed and ignored
-        match = _ENTITY_TAG.fullmatch(item)
-        if match is None:
-            raise Problem("invalid-header", f"{name} must be '*' or entity tags such as \"12\"; got {joined[:100]!r}")
-        tags.append((match.group(1) is not None, match.group(2)))
-    return tags
+    if ENTITY_TAG_LIST.fullmatch(joined) is None:
+        raise Problem("invalid-header", f"{name} must be '*' or entity tags such as \"12\"; got {joined[:100]!r}")
+    # the list is well formed, so its quotes pair up: each match is one tag, commas inside included
+    return [(match.group(1) is not None, match.group(2)) for match in _ENTITY_TAG.finditer(joined)]
 
 
 def _versions(tags: list[tuple[bool, str]], *, weak_ok: bool) -> frozenset[int]:

@@ -88,6 +88,17 @@ async def test_if_match_list_matches_any(api: Api) -> None:
     assert response.status_code == 200
 
 
+async def test_entity_tags_may_hold_commas_and_lists_empty_elements(api: Api) -> None:
+    """RFC 9110 §8.8.3: an opaque tag may contain ','; §5.6.1: empty list elements are ignored."""
+    version = version_of(await api.http.put("/api/todos/x", json={"n": 1}))
+    for header in ('"a,b"', 'W/"1,2", "x,"', ', "a,", ,'):
+        assert (await api.http.get("/api/todos/x", headers={"if-none-match": header})).status_code == 200, header
+        assert (await api.http.put("/api/todos/x", json={}, headers={"if-match": header})).status_code == 412, header
+    matching = f'"a,b", ,{tag(version)} ,'
+    assert (await api.http.get("/api/todos/x", headers={"if-none-match": matching})).status_code == 304
+    assert (await api.http.put("/api/todos/x", json={"n": 2}, headers={"if-match": matching})).status_code == 200
+
+
 async def test_patch_and_delete_check_if_match(api: Api) -> None:
     first = version_of(await api.http.put("/api/todos/x", json={"n": 1}))
     second = version_of(await api.http.patch("/api/todos/x", json={"n": 2}, headers={**MERGE, "if-match": tag(first)}))
