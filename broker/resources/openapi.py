@@ -7,10 +7,19 @@ from typing import Any
 
 import orjson
 
-from broker.resources.http import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from broker.resources.http import (
+    CONDITIONAL_HEADER,
+    DEFAULT_LIMIT,
+    MAX_FILTERS,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    MAX_SORT_KEYS,
+    RESERVED_PARAMETERS,
+)
 from broker.resources.problems import MEDIA_TYPE as PROBLEM
 from broker.resources.problems import PROBLEM_TYPES
 from broker.resources.validation import COLLECTION_NAME, OBJECT_ID
+from broker.store.query import FIELD_NAME
 
 __all__ = ["openapi_bytes", "openapi_document"]
 
@@ -46,8 +55,17 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _problem(descriptions[status]) for status in statuses}
 
 
+def _sort_pattern() -> str:
+    """What ``?sort=`` accepts (:func:`broker.resources.http.parse_list_query`), as a pattern."""
+    key = f"(-|[+ ]*){FIELD_NAME.pattern}"
+    return f"^{key}(,{key}){{0,{MAX_SORT_KEYS - 1}}}$"
+
+
 def _header_parameter(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "header", "required": False, "description": description, "schema": {"type": "string"}}
+    """An ``If-Match``-like header: ``*`` or a list of entity tags (RFC 9110 §13.1.1)."""
+    pattern = f"^{CONDITIONAL_HEADER.pattern}$"
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}
 
 
 def _body(media_types: tuple[str, ...], schema: dict[str, Any]) -> dict[str, Any]:
@@ -85,12 +103,16 @@ def openapi_document(*, prefix: str = "/api") -> dict[str, Any]:
                         {"name": "offset", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}},
                         {"name": "sort", "in": "query", "required": False,
-                         "description": "Comma-separated field names; '-' before a name sorts descending.",
-                         "schema": {"type": "string"}},
+                         "description": f"Up to {MAX_SORT_KEYS} comma-separated field names; '-' before a name "
+                                        "sorts descending ('+', or a space, ascending).",
+                         "schema": {"type": "string", "pattern": _sort_pattern()}},
                         {"name": "filters", "in": "query", "required": False, "style": "form", "explode": True,
                          "description": "Any other parameter filters: ?status=open keeps objects whose status "
-                                        "is \"open\".",
-                         "schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+                                        "is \"open\" (or whose value is the JSON scalar written).",
+                         "schema": {"type": "object", "maxProperties": MAX_FILTERS,
+                                    "propertyNames": {"pattern": f"^{FIELD_NAME.pattern}$",
+                                                      "not": {"enum": sorted(RESERVED_PARAMETERS)}},
+                                    "additionalProperties": {"type": "string"}}},
                     ],
                     "responses": {
                         "200": {
@@ -139,6 +161,7 @@ def openapi_document(*, prefix: str = "/api") -> dict[str, Any]:
                 "put": {
                     "operationId": "putObject",
                     "summary": "Create (201) or replace (200) the object.",
+                    "description": "The body's id, when it has one, must be the URL's id (else 400).",
                     "parameters": [if_match, if_none_match],
                     "requestBody": _body((_JSON,), object_ref),
                     "responses": {
