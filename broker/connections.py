@@ -5,10 +5,12 @@ A client has at most one :class:`Hold` (a pending connect) and at most one bound
 
 Two ways a message reaches a sink:
 
-- **direct** (the fan-out fast path): the engine offers the delivery with
-  :meth:`Connections.push`; a sink that can write synchronously keeps it in ``pending``,
-  and one loop callback per turn writes every dirty sink's pending messages as one frame.
-  No task is woken per recipient, and a burst is coalesced (faye's 0 s delivery timer).
+- **direct** (the fan-out fast path): the engine offers a delivery to all its recipients
+  at once with :meth:`Connections.push_many`; a sink that can write synchronously
+  (``send_frame``) keeps it in ``pending``, and one loop callback per turn writes every
+  such sink's pending messages as one frame. No task is woken per recipient, and a burst
+  is coalesced (faye's 0 s delivery timer). A sink whose ``pending`` is not empty is
+  either listed for that callback or has its pump woken, which takes ``pending`` too.
 - **queued**: the engine queues the message and calls :meth:`Connections.wake`; the sink's
   pump task (created on first need) takes the queue and writes it. Used by engines that
   store queues elsewhere (Redis), by sinks that can only write asynchronously, and while a
@@ -22,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from broker.delivery import Delivery
+from broker.frames import text_frame
+from protocol.messages import join_encoded
 
 __all__ = ["Connections", "Hold", "PushSink"]
 
@@ -86,8 +90,10 @@ class Hold:
 class PushSink(ABC):
     """A transport that receives deliveries as they happen (WebSocket, EventSource, local)."""
 
-    direct_capable = False
-    """True when :meth:`write_now` can write synchronously (the fan-out fast path)."""
+    send_frame: Callable[[bytes], bool] | None = None
+    """Write a WebSocket frame (:func:`broker.frames.text_frame`) now, or return False when
+    the socket cannot take it now (paused, closing). Only sinks that can write synchronously
+    have it: they take part in the fan-out fast path."""
 
     replies_later = False
     """True when a held connect's reply can be sent later with :meth:`send_replies`."""
@@ -102,7 +108,6 @@ class PushSink(ABC):
         self._take: TakeQueue | None = None
         self.client_id: str | None = None
         self.pending: list[Delivery] = []
-        self.scheduled = False
         self.busy = False
         self.closed = False
 
@@ -162,20 +167,6 @@ class PushSink(ABC):
                 self._wakeup.clear()
             await self.drain()
 
-    def flush_pending(self) -> None:
-        """Called once per loop turn for a sink that received direct pushes."""
-        self.scheduled = False
-        if not self.pending or self.client_id is None:
-            return
-        if self.busy or not self.write_now(self.pending):
-            self.wake()  # paused or mid-write: the pump writes them, after what it holds
-            return
-        self.pending = []
-
-    def write_now(self, deliveries: list[Delivery]) -> bool:
-        """Write synchronously; return False if it cannot be done now. Only for ``direct`` sinks."""
-        return False
-
     def stop(self) -> None:
         self.closed = True
         self.client_id = None
@@ -205,29 +196,57 @@ class Connections:
         self._dirty: list[PushSink] = []
         self._flush_scheduled = False
 
-    def push(self, client_id: str, delivery: Delivery) -> bool:
-        """Take a delivery for a directly writable sink; False means "queue it in the engine"."""
-        sink = self.sinks.get(client_id)
-        if sink is None or not sink.direct_capable or not self.direct_enabled or len(sink.pending) >= self.max_pending:
-            return False
-        sink.pending.append(delivery)
-        if not sink.scheduled:
-            sink.scheduled = True
-            self._dirty.append(sink)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush_dirty)
-        return True
+    def push_many(self, client_ids: Iterable[str], delivery: Delivery) -> list[str]:
+        """Take ``delivery`` for every client with a directly writable sink (the fan-out hot path).
+
+        Returns the clients it could not take, for the engine to queue. Only for clients whose
+        engine queue is empty, so that order is kept.
+        """
+        if not self.direct_enabled:
+            return list(client_ids)
+        sinks_get = self.sinks.get
+        dirty = self._dirty
+        limit = self.max_pending
+        refused: list[str] = []
+        for client_id in client_ids:
+            sink = sinks_get(client_id)
+            if sink is None or sink.send_frame is None:
+                refused.append(client_id)
+                continue
+            pending = sink.pending
+            if not pending:
+                dirty.append(sink)
+            elif len(pending) >= limit:
+                refused.append(client_id)
+                continue
+            pending.append(delivery)
+        if dirty and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_dirty)
+        return refused
 
     def _flush_dirty(self) -> None:
+        """Once per loop turn: write each listed sink's pending messages as one frame."""
         dirty, self._dirty = self._dirty, []
         self._flush_scheduled = False
         for sink in dirty:
-            try:
-                sink.flush_pending()
-            except Exception:
-                log.exception("direct push to %s failed", sink.client_id)
-                sink.wake()
+            pending = sink.pending
+            if not pending or sink.client_id is None:
+                continue
+            send_frame = sink.send_frame
+            written = False
+            if send_frame is not None and not sink.busy:
+                try:
+                    if len(pending) == 1:
+                        written = send_frame(pending[0].frame)
+                    else:
+                        written = send_frame(text_frame(join_encoded([d.encoded for d in pending])))
+                except Exception:
+                    log.exception("direct push to %s failed", sink.client_id)
+            if written:
+                pending.clear()
+            else:
+                sink.wake()  # paused, mid-write or failed: the pump writes them, after what it holds
 
     def wake(self, client_id: str) -> None:
         sink = self.sinks.get(client_id)
@@ -260,7 +279,9 @@ class Connections:
         if old is sink:
             return
         if old is not None:
-            sink.pending[:0] = old.pending  # a takeover keeps what the old sink had not written
+            if old.pending:
+                sink.pending[:0] = old.pending  # a takeover keeps what the old sink had not written
+                sink.wake()
             old.detach()
         if sink.client_id is not None and sink.client_id != client_id:
             self.sinks.pop(sink.client_id, None)

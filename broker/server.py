@@ -72,7 +72,7 @@ class Broker:
             self.add_extension(extension)
         self.engine.bind(
             EngineHooks(
-                push=self.connections.push,
+                push_many=self.connections.push_many,
                 wake=self.connections.wake,
                 closed=self.connections.closed,
                 emit=self.events.emit,

@@ -8,7 +8,7 @@ client has something queued (``wake``) or is gone (``closed``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from broker.delivery import Delivery
@@ -20,8 +20,8 @@ def _ignore(*_args: object) -> None:
     return None
 
 
-def _refuse(*_args: object) -> bool:
-    return False
+def _refuse_all(client_ids: Iterable[str], _delivery: Delivery) -> list[str]:
+    return list(client_ids)
 
 
 class EngineUnavailable(Exception):
@@ -32,11 +32,12 @@ class EngineUnavailable(Exception):
 class EngineHooks:
     """Callbacks the broker gives an engine."""
 
-    push: Callable[[str, Delivery], bool] = _refuse
-    """Offer a delivery for immediate writing; True means taken (do not queue it).
+    push_many: Callable[[Iterable[str], Delivery], list[str]] = _refuse_all
+    """Offer a delivery to these clients for immediate writing; returns those that did not take it.
 
-    Only for a client whose queue is empty, so that order is kept. In-process engines use
-    it for the fan-out fast path; engines that queue elsewhere need not call it.
+    Only for clients whose queue is empty, so that order is kept: the engine queues the
+    delivery for the returned clients. In-process engines use it for the fan-out fast path;
+    engines that queue elsewhere need not call it.
     """
     wake: Callable[[str], None] = _ignore
     """Client ``id`` has queued messages (faye ``emptyQueue`` trigger)."""

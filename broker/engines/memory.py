@@ -2,7 +2,7 @@
 
 Routing is by expansion: a publish looks up each key of ``protocol.expand(channel)``
 instead of scanning subscriptions. A delivery goes straight to a client's socket when the
-broker can write it now (``hooks.push``) and its queue is empty; otherwise it is queued.
+broker can write it now (``hooks.push_many``) and its queue is empty; otherwise it is queued.
 Queues are created on first use and bounded by ``max_queue``: a client whose queue
 overflows is destroyed (it re-handshakes, so the loss is visible). Clients that do not ping
 for ``client_ttl`` seconds are reaped by one periodic sweep (faye arms a timer per client).
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
+from collections.abc import Iterable
 
 from broker.delivery import Delivery
 from broker.engines.base import Engine
@@ -139,18 +141,19 @@ class MemoryEngine(Engine):
         if not recipients:
             return 0
         queues = self._queues
-        push = self.hooks.push
+        if queues:  # clients with queued messages get this one queued too, after them
+            direct: Iterable[str] = [c for c in recipients if not queues.get(c)]
+            waiting = [c for c in recipients if queues.get(c)]
+        else:
+            direct, waiting = recipients, []
+        refused = self.hooks.push_many(direct, delivery)
+        delivered = len(recipients) - len(refused) - len(waiting)
         wake = self.hooks.wake
         limit = self.max_queue
-        delivered = 0
-        for client_id in tuple(recipients):
+        for client_id in itertools.chain(waiting, refused):
             queue = queues.get(client_id)
-            if not queue:
-                if push(client_id, delivery):
-                    delivered += 1
-                    continue
-                if queue is None:
-                    queue = queues[client_id] = deque()
+            if queue is None:
+                queue = queues[client_id] = deque()
             if len(queue) >= limit:
                 self._overflow(client_id)
                 continue

@@ -18,11 +18,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from broker.connections import PushSink
 from broker.delivery import Delivery
 from broker.extensions import Context
-from broker.frames import text_frame
 from broker.server import Broker
 from broker.transports.uvicorn_ws import SEND_FRAME_NOWAIT
 from protocol.commands import Message
-from protocol.messages import DecodeError, decode_batch, join_encoded
+from protocol.messages import DecodeError, decode_batch
 
 __all__ = ["BayeuxWebSocket"]
 
@@ -34,20 +33,13 @@ class WebSocketSink(PushSink):
         super().__init__()
         self.broker = broker
         self.send = send
-        self._send_frame_nowait = send_frame_nowait
-        self.direct_capable = send_frame_nowait is not None
+        self.send_frame = send_frame_nowait
         self.context: Context | None = None
 
     replies_later = True
 
     async def send_replies(self, payload: bytes) -> None:
         await self.send({"type": "websocket.send", "text": payload.decode()})
-
-    def write_now(self, deliveries: list[Delivery]) -> bool:
-        assert self._send_frame_nowait is not None
-        if len(deliveries) == 1:
-            return self._send_frame_nowait(deliveries[0].frame)
-        return self._send_frame_nowait(text_frame(join_encoded([d.encoded for d in deliveries])))
 
     async def write(self, deliveries: list[Delivery]) -> None:
         assert self.context is not None
