@@ -1,9 +1,10 @@
 """``python -m bench``: run the scenarios against our broker and faye 1.4.3, one server at a time.
 
-    .venv/bin/python -m bench                      # full run (~4 min, under 10), writes docs/benchmarks.md
+    .venv/bin/python -m bench                      # full run (~9 min, under 15), writes docs/benchmarks.md
     .venv/bin/python -m bench --quick              # smoke run (under 1 min), results in bench/results/
     .venv/bin/python -m bench --only ours --scenario ws-fanout
     BENCH_PROFILE=1 .venv/bin/python -m bench --only ours --scenario ws-fanout   # + cProfile of ours
+    .venv/bin/python -m bench --scenario redis-fanout   # two brokers on one Redis vs two faye-redis nodes
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench.cluster import CLUSTER_SCENARIOS, run_cluster
+from bench.cluster_report import cluster_tables
 from bench.loadgen import BayeuxError
 from bench.report import markdown_tables
 from bench.scenarios import SCENARIOS, Plan, run_scenario
@@ -54,7 +57,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def make_plan(args: argparse.Namespace) -> Plan:
     plan = Plan.quick() if args.quick else Plan()
     if args.rates:
-        plan.rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
+        plan.rates = plan.cluster_rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
     if args.step_seconds:
         plan.step_seconds = args.step_seconds
     plan.lp_client = args.lp_client
@@ -98,6 +101,9 @@ def native_note(results: list[dict[str, Any]]) -> str:
 async def run_all(scenarios: Sequence[str], servers: Sequence[str], plan: Plan) -> list[dict[str, Any]]:
     results = []
     for scenario in scenarios:
+        if scenario in CLUSTER_SCENARIOS:  # several processes on one Redis: bench/cluster.py
+            results += await run_cluster(servers, plan)
+            continue
         for name in servers:
             print(f"bench: --- {scenario} against {name} ---", flush=True)
             server = start_server(name, scenario)
@@ -257,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta["duration_min"] = (time.monotonic() - started) / 60
     meta["load_end"] = load_average()
     meta["native"] = native_note(results)
-    tables = markdown_tables(results)
+    tables = markdown_tables(results) + cluster_tables(results)
     RESULTS_DIR.mkdir(exist_ok=True)
     raw = json.dumps({"meta": meta, "results": results}, indent=1)
     (RESULTS_DIR / "last.json").write_text(raw)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.scenarios import P99_LIMIT_MS
 
-__all__ = ["Summary", "best_rate", "limit_reached", "markdown_tables", "step_table"]
+__all__ = ["Column", "STEP_COLUMNS", "Summary", "best_rate", "limit_reached", "markdown_tables", "step_table"]
 
 Result = dict[str, Any]
 TITLES = {
@@ -200,20 +200,25 @@ STEP_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable
 ]
 
 
-def step_table(ours: Result | None, faye: Result | None) -> str:
+Column = tuple[str, Callable[[dict[str, Any]], float | None], Callable[[float | None], str], bool]
+
+
+def step_table(ours: Result | None, faye: Result | None, *, columns: Sequence[Column] = STEP_COLUMNS,
+               labels: tuple[str, str] = ("ours", "faye")) -> str:
+    """One row per rate: each column for ``ours`` then ``faye`` (named by ``labels``), and their ratio."""
     rates = sorted({s["rate"] for r in (ours, faye) if r for s in r["steps"]})
     header = ["msg/s"]
-    for name, _, _, with_ratio in STEP_COLUMNS:
-        header += [f"{name} ours", "faye"] + (["x"] if with_ratio else [])
+    for name, _, _, with_ratio in columns:
+        header += [f"{name} {labels[0]}", labels[1]] + (["x"] if with_ratio else [])
     rows = []
     for rate in rates:
         steps = [_step_at(ours, rate), _step_at(faye, rate)]
         row = [_num(rate, 0)]
-        for _, get, fmt, with_ratio in STEP_COLUMNS:
+        for _, get, fmt, with_ratio in columns:
             values = [get(s) if s else None for s in steps]
             cells = [fmt(v) if s else "" for v, s in zip(values, steps, strict=True)]
             for i, s in enumerate(steps):
-                if s and not s["clean"] and cells[i] and get is STEP_COLUMNS[0][1]:
+                if s and not s["clean"] and cells[i] and get is columns[0][1]:
                     cells[i] += "*"
             row += cells + ([_ratio(values[0], values[1])] if with_ratio else [])
         rows.append(row)
@@ -223,7 +228,7 @@ def step_table(ours: Result | None, faye: Result | None) -> str:
 def markdown_tables(results: list[Result]) -> str:
     """The summary, then one step table per fan-out scenario, then the idle figures."""
     summary = Summary(results)
-    parts = ["### Summary", "", summary.table(), ""]
+    parts = ["### Summary", "", summary.table(), ""] if summary.rows else []
     aims = summary.aims_text()
     if aims:
         parts += ["Aims (issue: on this 2-core machine):", "", aims, "",

@@ -5,6 +5,7 @@
 - ``lp-fanout``: the same with long-polling subscribers.
 - ``idle``: N idle WebSocket clients (handshaken, connected, subscribed); server RSS delta
   per connection.
+- ``redis-fanout``: ``ws-fanout`` against clusters on one Redis (:mod:`bench.cluster`).
 
 The publisher runs in this process; the subscribers run in a separate process
 (:mod:`bench.worker`) so that reading deliveries and publishing do not share one core.
@@ -16,7 +17,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -25,9 +26,9 @@ from bench.servers import Server
 from bench.system import cpu_seconds
 from bench.worker import Worker
 
-__all__ = ["P99_LIMIT_MS", "SCENARIOS", "Plan", "run_scenario"]
+__all__ = ["P99_LIMIT_MS", "SCENARIOS", "Measured", "Plan", "run_scenario"]
 
-SCENARIOS = ("ws-fanout", "lp-fanout", "idle")
+SCENARIOS = ("ws-fanout", "lp-fanout", "idle", "redis-fanout")
 P99_LIMIT_MS = 250.0
 
 
@@ -45,11 +46,26 @@ class Plan:
     setup_timeout: float = 180.0
     lp_client: str = "raw"
     """How long-polling subscribers send HTTP: ``raw`` (bench.loadgen.LongPollConnection) or ``httpx``."""
+    cluster_subscribers: int = 1000
+    """WebSocket subscribers of ``redis-fanout``, split evenly over the nodes."""
+    cluster_rates: tuple[float, ...] = (5, 10, 20, 50, 100, 200, 400, 800)
+    """``redis-fanout`` starts lower than ``ws-fanout``: faye-redis falls behind near 5 msg/s."""
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(ws_subscribers=100, lp_subscribers=20, idle_connections=200, rates=(10, 50),
-                   step_seconds=2.0, drain_seconds=1.5, settle_seconds=1.0, setup_timeout=60.0)
+                   step_seconds=2.0, drain_seconds=1.5, settle_seconds=1.0, setup_timeout=60.0,
+                   cluster_subscribers=100, cluster_rates=(5, 50))
+
+
+class Measured(Protocol):
+    """What a step reads from the server under test: one :class:`Server`, or a cluster of them."""
+
+    name: str
+
+    def alive(self) -> bool: ...
+
+    def cpu_split(self) -> tuple[float, float]: ...
 
 
 @dataclass
@@ -113,7 +129,7 @@ async def _fanout(scenario: str, server: Server, plan: Plan, result: Result) -> 
         await worker.stop()
 
 
-async def _step(server: Server, worker: Worker, publisher: Publisher, plan: Plan, step: int, rate: float,
+async def _step(server: Measured, worker: Worker, publisher: Publisher, plan: Plan, step: int, rate: float,
                 subscribers: int) -> dict[str, Any]:
     before = await worker.ask("health")
     user_before, kernel_before = server.cpu_split()

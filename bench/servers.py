@@ -3,7 +3,11 @@
 - ``ours``: ``<venv python> -m broker serve --host 127.0.0.1 --port PORT --timeout 60 --log-level warning``
   (with ``BENCH_PROFILE=1`` it runs under cProfile and leaves a profile in bench/results/).
 - ``faye``: ``node bench/faye_server.js PORT`` (faye 1.4.3 from bench/package-lock.json; the
-  bench runs ``npm ci`` in bench/ when bench/node_modules is missing).
+  bench runs ``npm ci`` in bench/ when bench/node_modules lacks faye or faye-redis).
+
+With ``redis_port`` (the Redis cluster scenario, :mod:`bench.cluster`) ours gets
+``--engine redis://127.0.0.1:REDIS_PORT/0`` and faye runs ``bench/faye_redis_server.js PORT
+REDIS_PORT`` (faye-redis 0.2.0); ``label`` names the log of each node.
 
 Each server writes its output to bench/results/<name>-<scenario>.log; it is ready when it
 prints its ``listening on http://...`` line.
@@ -27,7 +31,8 @@ from pathlib import Path
 
 from bench.system import cpu_seconds, cpu_split, rss_kb
 
-__all__ = ["BENCH_DIR", "RESULTS_DIR", "ROOT", "SERVERS", "Server", "ensure_faye", "faye_version", "start_server"]
+__all__ = ["BENCH_DIR", "RESULTS_DIR", "ROOT", "SERVERS", "Server", "ensure_faye", "faye_version", "free_port",
+           "start_server"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -107,19 +112,22 @@ class Server:
         return ""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _command(name: str, port: int, profile_path: Path | None) -> list[str]:
+def _command(name: str, port: int, profile_path: Path | None, redis_port: int | None = None) -> list[str]:
     if name == "ours":
         runner = [sys.executable]
         if profile_path is not None:
             runner += ["-m", "cProfile", "-o", str(profile_path)]
+        engine = [] if redis_port is None else ["--engine", f"redis://127.0.0.1:{redis_port}/0"]
         return [*runner, "-m", "broker", "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--timeout", "60", "--log-level", "warning"]
+                "--timeout", "60", "--log-level", "warning", *engine]
+    if name == "faye" and redis_port is not None:
+        return [_node(), str(BENCH_DIR / "faye_redis_server.js"), str(port), str(redis_port)]
     if name == "faye":
         return [_node(), str(BENCH_DIR / "faye_server.js"), str(port)]
     raise ValueError(f"unknown server {name!r}")
@@ -139,18 +147,19 @@ def _node() -> str:
     return node
 
 
-def start_server(name: str, scenario: str) -> Server:
+def start_server(name: str, scenario: str, *, redis_port: int | None = None, label: str | None = None) -> Server:
     RESULTS_DIR.mkdir(exist_ok=True)
+    stem = f"{name}-{scenario}" + (f"-{label}" if label else "")
     profile_path = None
     if name == "ours" and os.environ.get("BENCH_PROFILE"):
-        profile_path = RESULTS_DIR / f"ours-{scenario}.prof"
-    log_path = RESULTS_DIR / f"{name}-{scenario}.log"
+        profile_path = RESULTS_DIR / f"{stem}.prof"
+    log_path = RESULTS_DIR / f"{stem}.log"
     last_error = ""
     for _attempt in range(3):
-        port = _free_port()
+        port = free_port()
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                _command(name, port, profile_path), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                _command(name, port, profile_path, redis_port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         server = Server(name, scenario, process, port, log_path, profile_path)
@@ -167,8 +176,8 @@ def start_server(name: str, scenario: str) -> Server:
     raise ServerError(f"{name} did not start:\n{last_error}")
 
 
-def faye_version() -> str | None:
-    package = BENCH_DIR / "node_modules" / "faye" / "package.json"
+def faye_version(package_name: str = "faye") -> str | None:
+    package = BENCH_DIR / "node_modules" / package_name / "package.json"
     if not package.exists():
         return None
     match = re.search(r'"version"\s*:\s*"([^"]+)"', package.read_text())
@@ -176,9 +185,9 @@ def faye_version() -> str | None:
 
 
 def ensure_faye() -> str:
-    """Install faye from bench/package-lock.json with ``npm ci`` if bench/node_modules is missing."""
+    """Install faye from bench/package-lock.json with ``npm ci`` if faye or faye-redis is missing."""
     version = faye_version()
-    if version is not None:
+    if version is not None and faye_version("faye-redis") is not None:
         return version
     npm = shutil.which("npm")
     if npm is None:
@@ -187,8 +196,8 @@ def ensure_faye() -> str:
     print("bench: installing faye into bench/node_modules (npm ci)", flush=True)
     subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH_DIR, check=True)
     version = faye_version()
-    if version is None:
-        raise ServerError("npm ci finished but bench/node_modules/faye is missing")
+    if version is None or faye_version("faye-redis") is None:
+        raise ServerError("npm ci finished but bench/node_modules/faye or faye-redis is missing")
     return version
 
 
