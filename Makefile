@@ -18,7 +18,7 @@ serve: $(STAMP)
 	$(BIN)/bayeux-broker serve --host 127.0.0.1 --port 8000 --mount /faye
 
 system-deps:
-	sh scripts/ensure-system-deps.sh node redis
+	sh scripts/ensure-system-deps.sh node redis chromium
 
 $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
