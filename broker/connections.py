@@ -90,17 +90,15 @@ class Hold:
 class PushSink(ABC):
     """A transport that receives deliveries as they happen (WebSocket, EventSource, local)."""
 
-    send_frame: Callable[[bytes], bool] | None = None
-    """Write a WebSocket frame (:func:`broker.frames.text_frame`) now, or return False when
-    the socket cannot take it now (paused, closing). Only sinks that can write synchronously
-    have it: they take part in the fan-out fast path."""
-
     replies_later = False
     """True when a held connect's reply can be sent later with :meth:`send_replies`."""
 
     async def send_replies(self, payload: bytes) -> None:
         """Send an encoded reply batch (only for sinks with ``replies_later``)."""
         raise NotImplementedError
+
+    # slots: the fan-out loop reads a few attributes of every recipient's sink per publish
+    __slots__ = ("_take", "_task", "_wakeup", "busy", "client_id", "closed", "pending", "send_frame")
 
     def __init__(self) -> None:
         self._wakeup: asyncio.Event | None = None
@@ -110,6 +108,10 @@ class PushSink(ABC):
         self.pending: list[Delivery] = []
         self.busy = False
         self.closed = False
+        self.send_frame: Callable[[bytes], bool] | None = None
+        """Write a WebSocket frame (:func:`broker.frames.text_frame`) now, or return False when
+        the socket cannot take it now (paused, closing). Only sinks that can write synchronously
+        have it: they take part in the fan-out fast path."""
 
     def attach(self, client_id: str, take: TakeQueue) -> None:
         self.client_id = client_id

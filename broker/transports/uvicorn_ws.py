@@ -13,6 +13,7 @@ extension is absent and the broker uses plain ASGI.
 
 from __future__ import annotations
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -23,20 +24,63 @@ SEND_FRAME_NOWAIT = "bayeux.send_frame_nowait"
 
 
 class FastWebSocketProtocol(WebSocketsSansIOProtocol):
+    # A socket takes a direct frame while the connection is open, uvicorn has sent no close
+    # frame and the transport is neither paused (backpressure) nor closing. ``fast_writable``
+    # caches the first three, refreshed wherever they can change (ASGI send, received data,
+    # close_sent, pause/resume, loss), so a delivery costs one flag and one C call to check.
+    _close_sent = False
+    _paused = False
+    fast_writable = False
+
+    @property
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        self._refresh()
+
+    def _refresh(self) -> None:
+        conn = getattr(self, "conn", None)  # None while the base class is being initialised
+        self.fast_writable = (
+            conn is not None and conn.state is State.OPEN and not self._close_sent and not self._paused
+        )
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         # the ASGI task is scheduled but has not run yet, so the app sees the extension
         extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
         extensions[SEND_FRAME_NOWAIT] = self.send_frame_nowait
 
+    async def send(self, message: ASGISendEvent) -> None:
+        """ASGI send (accept, replies, close): the connection may have opened or closed."""
+        try:
+            await super().send(message)
+        finally:
+            self._refresh()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._refresh()  # a close frame from the peer moves the connection out of OPEN
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._refresh()
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._refresh()
+        super().resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fast_writable = False
+        super().connection_lost(exc)
+
     def send_frame_nowait(self, frame: bytes) -> bool:
         """Write a frame built by :func:`broker.frames.text_frame` now; False if the socket cannot take it."""
-        if (
-            self.close_sent
-            or self.conn.state is not State.OPEN
-            or not self.writable.is_set()
-            or self.transport.is_closing()
-        ):
-            return False
-        self.transport.write(frame)
-        return True
+        if self.fast_writable and not self.transport.is_closing():
+            self.transport.write(frame)
+            return True
+        return False

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketSink(PushSink):
+    __slots__ = ("broker", "context", "send")
+
     def __init__(self, broker: Broker, send: Send, send_frame_nowait: Callable[[bytes], bool] | None) -> None:
         super().__init__()
         self.broker = broker
