@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from broker.extensions import Context
 from broker.server import Broker, Outgoing
+from broker.static import serve_mount_file
 from broker.transports.eventsource import serve_eventsource
 from broker.transports.responses import bayeux_headers, error_response, preflight_response
 from protocol.messages import JSONP_CALLBACK, DecodeError, decode_batch, encode_jsonp, is_valid_jsonp_callback
@@ -60,8 +61,8 @@ class BayeuxHTTP:
         return error_response(400, "Bad request: unsupported method")
 
     async def static(self, request: Request) -> Response:
-        """Static files under the mount; the browser client is served by a later release."""
-        return error_response(404, "Not found")
+        """``.js``/``.map`` under the mount (faye ``static_server.js``): our browser client, else 404."""
+        return serve_mount_file(request, self.settings.mount_path)
 
     def _context(self, request: Request, transport: str) -> Context:
         client = request.client
