@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from broker.config import Settings
@@ -17,6 +19,7 @@ from broker.extensions import Extension
 from broker.resources import AccessHook, ResourceAPI, ResourceChannelGuard
 from broker.resources.routing import PrefixRoute
 from broker.server import Broker
+from broker.static import demo_asset, demo_page
 from broker.store import MemoryStore, Store, store_from_url
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
 
@@ -33,6 +36,7 @@ def create_app(
     access: AccessHook | None = None,
     data_dir: str | Path = "data",
     resources: bool = True,
+    demo: bool = False,
     **options: Any,
 ) -> Starlette:
     """Build the ASGI app. ``options`` are :class:`Settings` fields (``mount="/faye"``, ...).
@@ -45,6 +49,9 @@ def create_app(
     store, or with the Redis engine the Redis store on the same Redis. ``access`` is the access
     hook (:class:`broker.resources.AccessRequest` in, allow or deny out). The app's state holds
     the API as ``app.state.resources``.
+
+    With ``demo=True`` (``bayeux-broker serve`` turns it on; ``--no-demo`` off) the demo page,
+    a chat room and a live table of a REST collection, is served at ``/`` (assets under ``/demo/``).
 
     The broker is ``app.state.broker``. It starts on the lifespan startup or lazily on the
     first request (so the app also works mounted inside another Starlette/FastAPI app),
@@ -80,6 +87,8 @@ def create_app(
     ]
     if mount:
         routes.append(Route(f"{mount}.js", http))
+    if demo and mount:  # a Bayeux endpoint at / leaves no room for the page
+        routes += [Route("/", _demo_page(mount)), Route("/demo/{name}", demo_asset)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,6 +109,13 @@ def create_app(
 
 
 API_PREFIX = "/api"
+
+
+def _demo_page(mount: str) -> Callable[[Request], Response]:
+    def page(request: Request) -> Response:
+        return demo_page(mount).response(request.headers)
+
+    return page
 
 
 def _default_store(broker: Broker) -> Store:

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default="data",
                        help="directory of the SQLite store, created if missing (default ./data)")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument("--no-demo", dest="demo", action="store_false",
+                       help="do not serve the demo page (chat and live REST table) at /")
     limits = serve.add_argument_group("limits")
     for name, help_text in (
         ("max_body_bytes", "largest HTTP body or WebSocket frame"),
@@ -146,7 +148,7 @@ def serve(args: argparse.Namespace) -> int:
         store = _store(args)
     except ValueError as exc:
         raise SystemExit(f"bayeux-broker: {exc}") from None
-    app = create_app(settings=settings, engine=engine, store=store)
+    app = create_app(settings=settings, engine=engine, store=store, demo=args.demo)
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -119,8 +118,7 @@ def _demo_page(mount: str) -> StaticFile:
     page = _demo_file("index.html")
     assert page is not None
     # the page learns the mount from a data attribute, so it works with any --mount
-    body = page.body.replace(b"{{MOUNT}}", html.escape(mount or "/").encode())
-    body = body.replace(b"{{MOUNT_JSON}}", html.escape(json.dumps(mount)).encode())
+    body = page.body.replace(b"{{MOUNT}}", html.escape(mount).encode())
     return StaticFile.from_bytes(body, page.content_type, page.modified)
 
 
