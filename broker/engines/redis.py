@@ -5,7 +5,8 @@ Compared with faye-redis (faye-protocol.md §5.6), on purpose:
 - a published payload is stored **once** (``msg:<n>``, with a TTL) and recipients' queues hold
   its number, not a copy;
 - publish, take, subscribe and destroy are each **one** round trip (Lua scripts), so they
-  are atomic and pipelined;
+  are atomic and pipelined; the takes of one loop turn (every client a wake-up names) go out
+  as **one** script call, which also reads each stored payload once for all of them;
 - every key has an owner that deletes it (the client's destroy) or a TTL;
 - a node is woken only for the clients whose connection it holds: ``nodes`` maps a client
   to the node that last served its connect, and wake-ups go to ``wake:<node>`` only;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import secrets
@@ -38,6 +40,9 @@ __all__ = ["RedisEngine"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+TAKE_BATCH = 1000
+"""Most clients whose queues one take script call empties."""
 
 # KEYS: clients, nodes. ARGV: client id, now ms, node.
 _PING = """
@@ -78,17 +83,23 @@ redis.call('SET', ns .. ':msg:' .. id, ARGV[2], 'PX', ARGV[3])
 local limit = tonumber(ARGV[4])
 local wakes = {}
 local result = {0}
-for _, cid in ipairs(recipients) do
-  local queue = ns .. ':client:' .. cid .. ':queue'
-  if redis.call('LLEN', queue) >= limit then
-    table.insert(result, cid)
-  else
-    redis.call('RPUSH', queue, id)
-    redis.call('PEXPIRE', queue, ARGV[5])
-    result[1] = result[1] + 1
-    local node = redis.call('HGET', ns .. ':nodes', cid)
-    if node then
-      if wakes[node] then wakes[node] = wakes[node] .. ',' .. cid else wakes[node] = cid end
+for start = 1, #recipients, 500 do
+  local last = math.min(start + 499, #recipients)
+  local nodes = redis.call('HMGET', ns .. ':nodes', unpack(recipients, start, last))
+  for i = start, last do
+    local cid = recipients[i]
+    local queue = ns .. ':client:' .. cid .. ':queue'
+    -- a queue past the limit gets its client destroyed (which deletes the queue), so the one
+    -- extra entry does not matter and RPUSH's reply saves an LLEN per recipient
+    if redis.call('RPUSH', queue, id) > limit then
+      table.insert(result, cid)
+    else
+      redis.call('PEXPIRE', queue, ARGV[5])
+      result[1] = result[1] + 1
+      local node = nodes[i - start + 1]
+      if node then
+        if wakes[node] then wakes[node] = wakes[node] .. ',' .. cid else wakes[node] = cid end
+      end
     end
   end
 end
@@ -96,21 +107,46 @@ for node, cids in pairs(wakes) do redis.call('PUBLISH', ns .. ':wake:' .. node, 
 return result
 """
 
-# KEYS: queue. ARGV: ns. Returns a flat list {id1, payload1, id2, payload2, ...}.
+# KEYS: the queues of several clients. ARGV: ns. Returns {{id, payload, ...}, ids of queue 1,
+# ids of queue 2, ...}: each stored payload once (recipients of one fan-out share it), then
+# each queue's message numbers in order (those whose payload expired left out).
 _TAKE = """
-local ids = redis.call('LRANGE', KEYS[1], 0, -1)
-if #ids == 0 then return {} end
-redis.call('DEL', KEYS[1])
-local out = {}
-for start = 1, #ids, 500 do
-  local keys = {}
-  local last = math.min(start + 499, #ids)
-  for i = start, last do keys[#keys + 1] = ARGV[1] .. ':msg:' .. ids[i] end
-  local payloads = redis.call('MGET', unpack(keys))
-  for i = start, last do
-    local payload = payloads[i - start + 1]
-    if payload then out[#out + 1] = ids[i]; out[#out + 1] = payload end
+local seen = {}
+local wanted = {}
+local queues = {}
+for k = 1, #KEYS do
+  local ids = redis.call('LRANGE', KEYS[k], 0, -1)
+  if #ids > 0 then
+    redis.call('DEL', KEYS[k])
+    for _, id in ipairs(ids) do
+      if not seen[id] then seen[id] = true; wanted[#wanted + 1] = id end
+    end
   end
+  queues[k] = ids
+end
+local payloads = {}
+local found = {}
+for start = 1, #wanted, 500 do
+  local keys = {}
+  local last = math.min(start + 499, #wanted)
+  for i = start, last do keys[#keys + 1] = ARGV[1] .. ':msg:' .. wanted[i] end
+  local values = redis.call('MGET', unpack(keys))
+  for i = start, last do
+    local payload = values[i - start + 1]
+    if payload then
+      found[wanted[i]] = true
+      payloads[#payloads + 1] = wanted[i]
+      payloads[#payloads + 1] = payload
+    end
+  end
+end
+local out = {payloads}
+for k = 1, #KEYS do
+  local kept = {}
+  for _, id in ipairs(queues[k]) do
+    if found[id] then kept[#kept + 1] = id end
+  end
+  out[k + 1] = kept
 end
 return out
 """
@@ -162,6 +198,9 @@ class RedisEngine(Engine):
         self._listener_redis: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._takes: dict[str, list[asyncio.Future[list[Delivery]]]] = {}
+        """Clients whose queue a caller waits for, gathered for the next take script call."""
+        self._taker: asyncio.Task[None] | None = None
         self._stats = {"published": 0, "queued": 0, "reaped": 0, "overflowed": 0, "redis_errors": 0}
 
     # -- keys --------------------------------------------------------------------------
@@ -198,6 +237,9 @@ class RedisEngine(Engine):
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._collect_garbage())]
 
     async def close(self) -> None:
+        if self._taker is not None:
+            self._tasks.append(self._taker)
+            self._taker = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -313,8 +355,64 @@ class RedisEngine(Engine):
         return queued
 
     async def take_queue(self, client_id: str) -> list[Delivery]:
-        flat = await self._script("take", [self._k("client", client_id, "queue")], [self.ns])
-        return [Delivery.from_encoded(flat[i + 1], token=flat[i]) for i in range(0, len(flat), 2)]
+        """Take what is queued for the client, in order.
+
+        The calls of one loop turn share one script call, and one call is in flight at a time:
+        so a fan-out wake-up costs one round trip per node rather than one per client, and two
+        overlapping takes of one client (its socket's pump and a new connect) are answered in
+        the order they were made, the first with the messages and the second with what came
+        after, so deliveries cannot overtake each other.
+        """
+        future: asyncio.Future[list[Delivery]] = asyncio.get_running_loop().create_future()
+        self._takes.setdefault(client_id, []).append(future)
+        if self._taker is None:
+            self._taker = asyncio.get_running_loop().create_task(self._run_takes())
+        return await future
+
+    async def _run_takes(self) -> None:
+        """Send the gathered takes, TAKE_BATCH clients per script call, until none is left."""
+        batch: dict[str, list[asyncio.Future[list[Delivery]]]] = {}
+        try:
+            await asyncio.sleep(0)  # the rest of this loop turn joins the batch
+            while self._takes:
+                batch = dict(itertools.islice(self._takes.items(), TAKE_BATCH))
+                for client_id in batch:
+                    del self._takes[client_id]
+                try:
+                    taken = await self._take_batch(list(batch))
+                except EngineUnavailable as exc:
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                for client_id, futures in batch.items():
+                    await self._hand_over(client_id, futures, taken.get(client_id, []))
+        finally:
+            self._taker = None
+            # closing: nobody may wait for an answer that will not come
+            for futures in [*batch.values(), *self._takes.values()]:
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(EngineUnavailable("the Redis engine is closed"))
+
+    async def _take_batch(self, client_ids: list[str]) -> dict[str, list[Delivery]]:
+        result = await self._script("take", [self._k("client", cid, "queue") for cid in client_ids], [self.ns])
+        flat = result[0]
+        deliveries = {flat[i]: Delivery.from_encoded(flat[i + 1], token=flat[i]) for i in range(0, len(flat), 2)}
+        return {cid: [deliveries[token] for token in tokens]
+                for cid, tokens in zip(client_ids, result[1:], strict=True) if tokens}
+
+    async def _hand_over(self, client_id: str, futures: list[asyncio.Future[list[Delivery]]],
+                         deliveries: list[Delivery]) -> None:
+        """The first caller still waiting gets the messages, later ones nothing; none waiting: requeue."""
+        for future in futures:
+            if not future.done():
+                future.set_result(deliveries)
+                deliveries = []
+        if deliveries:
+            with contextlib.suppress(EngineUnavailable):
+                await self.requeue(client_id, deliveries)
 
     async def requeue(self, client_id: str, deliveries: list[Delivery]) -> None:
         tokens = [d.token for d in deliveries if d.token is not None]

@@ -78,6 +78,71 @@ async def test_a_payload_is_stored_once_for_every_recipient(
         await engine.close()
 
 
+async def _script_calls(raw: aioredis.Redis) -> int:
+    stats = await raw.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+
+async def test_the_takes_of_one_loop_turn_share_one_round_trip(
+    redis_server: RedisServer, raw: aioredis.Redis, namespace: str
+) -> None:
+    """A fan-out wake-up names many clients of a node: their queues are taken in one script call."""
+    engine = await _engine(redis_server.url, namespace, Recorder())
+    try:
+        clients = [f"c{i}" for i in range(50)]
+        for client_id in clients:
+            await engine.create_client(client_id)
+            await engine.subscribe(client_id, "/fan")
+        for n in range(3):
+            await engine.publish(_delivery("/fan", n), expand("/fan"), None)
+        before = await _script_calls(raw)
+        taken = await asyncio.gather(*(engine.take_queue(client_id) for client_id in clients))
+        assert await _script_calls(raw) - before == 1
+        assert all([d.message["data"] for d in deliveries] == [0, 1, 2] for deliveries in taken)
+        assert taken[0][0] is taken[1][0], "recipients of one message share its delivery (and its frame)"
+    finally:
+        await engine.close()
+
+
+async def test_overlapping_takes_of_one_client_cannot_reorder_its_messages(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """A socket's pump and a new connect may take one client's queue at once: the first gets the
+    messages, the second what came after, so a writer cannot send later messages first."""
+    engine = await _engine(redis_server.url, namespace, Recorder())
+    try:
+        await engine.create_client("c")
+        await engine.subscribe("c", "/o")
+        await engine.publish(_delivery("/o", 1), expand("/o"), None)
+        first = asyncio.ensure_future(engine.take_queue("c"))
+        second = asyncio.ensure_future(engine.take_queue("c"))
+        await asyncio.sleep(0)
+        await engine.publish(_delivery("/o", 2), expand("/o"), None)  # while the first take is in flight
+        third = asyncio.ensure_future(engine.take_queue("c"))
+        got = [[d.message["data"] for d in await future] for future in (first, second, third)]
+        assert got[0] + got[1] + got[2] == [1, 2], got  # in the order the takes were made
+        assert got[1] == [], "two takes of one turn: the first gets everything"
+    finally:
+        await engine.close()
+
+
+async def test_a_take_whose_caller_gave_up_puts_its_messages_back(redis_server: RedisServer, namespace: str) -> None:
+    engine = await _engine(redis_server.url, namespace, Recorder())
+    try:
+        await engine.create_client("c")
+        await engine.ping("c")
+        await engine.subscribe("c", "/g")
+        for n in range(2):
+            await engine.publish(_delivery("/g", n), expand("/g"), None)
+        abandoned = asyncio.ensure_future(engine.take_queue("c"))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        await asyncio.sleep(0.2)
+        assert [d.message["data"] for d in await engine.take_queue("c")] == [0, 1]
+    finally:
+        await engine.close()
+
+
 async def test_destroyed_clients_leave_no_keys_and_the_rest_expire(
     redis_server: RedisServer, raw: aioredis.Redis, namespace: str
 ) -> None:
