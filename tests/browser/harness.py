@@ -78,13 +78,17 @@ class TestPage:
 
 
 def open_page(context: BrowserContext, live: LiveBroker, *, script: str, origin: str,
-              disable: tuple[str, ...] = ()) -> TestPage:
-    """Open the harness from ``origin``, with the client ``script``, against the broker's endpoint."""
+              disable: tuple[str, ...] = (), websocket: str = "") -> TestPage:
+    """Open the harness from ``origin``, with the client ``script``, against the broker's endpoint.
+
+    ``websocket`` is faye's ``endpoints: {websocket: URL}`` option (a dead port forces a fallback).
+    """
     page = context.new_page()
     test_page = TestPage(page, live.endpoint)
     page.on("request", test_page._on_request)
     page.on("websocket", test_page._on_websocket)
-    query = urlencode({"script": script, "endpoint": live.endpoint, "disable": ",".join(disable), "retry": "1"})
+    query = urlencode({"script": script, "endpoint": live.endpoint, "disable": ",".join(disable), "retry": "1",
+                       "websocket": websocket})
     page.goto(f"{origin}{PAGES_PREFIX}harness.html?{query}")
     page.wait_for_function("() => window.T && (T.ready || T.loadError)")
     assert page.evaluate("T.loadError || null") is None, page.evaluate("T.loadError")

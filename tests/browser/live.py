@@ -45,14 +45,18 @@ class ConnectSeen:
 
 
 class TransportLog(Extension):
-    """Records each incoming ``/meta/connect`` and each applied unsubscribe."""
+    """Records each incoming message (``/meta/connect`` apart) and each applied unsubscribe."""
 
     def __init__(self) -> None:
         self.connects: list[ConnectSeen] = []
         self.unsubscribed: set[tuple[str, str]] = set()
+        self.messages: list[tuple[dict[str, Any], dict[str, str]]] = []
+        """Every incoming message with the request headers it came with."""
         self._lock = threading.Lock()
 
     def incoming(self, message: dict[str, Any], context: Context) -> dict[str, Any]:
+        with self._lock:
+            self.messages.append((dict(message), dict(context.headers)))
         if message.get("channel") == "/meta/connect":
             seen = ConnectSeen(str(message.get("clientId")), str(message.get("connectionType")),
                                context.transport,

@@ -11,6 +11,7 @@
 
   function boot() {
     var options = {retry: Number(params.get('retry') || 1)};
+    if (params.get('websocket')) options.endpoints = {websocket: params.get('websocket')};
     var client = new Faye.Client(params.get('endpoint'), options);
     (params.get('disable') || '').split(',').filter(Boolean).forEach(function (name) {
       client.disable(name);
