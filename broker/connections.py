@@ -7,7 +7,8 @@ Two ways a message reaches a sink:
 
 - **direct** (the fan-out fast path): the engine offers a delivery to all its recipients
   at once with :meth:`Connections.push_many`; a sink that can write synchronously
-  (``send_frame``) keeps it in ``pending``, and one loop callback per turn writes every
+  (``send_frame``) writes it at once when the broker is lightly loaded, or keeps it in
+  ``pending`` when publishes come faster, and one loop callback per turn then writes every
   such sink's pending messages as one frame. No task is woken per recipient, and a burst
   is coalesced (faye's 0 s delivery timer). A sink whose ``pending`` is not empty is
   either listed for that callback or has its pump woken, which takes ``pending`` too.
@@ -196,41 +197,61 @@ class Connections:
         self.direct_enabled = True
         """False while outgoing extensions are installed: each recipient then gets its own copy."""
         self._dirty: list[PushSink] = []
-        self._flush_scheduled = False
+        self._turn_scheduled = False
+        self._publishes_this_turn = 0
+        self._publishes_last_turn = 0
 
     def push_many(self, client_ids: Iterable[str], delivery: Delivery) -> list[str]:
         """Take ``delivery`` for every client with a directly writable sink (the fan-out hot path).
 
         Returns the clients it could not take, for the engine to queue. Only for clients whose
         engine queue is empty, so that order is kept.
+
+        Under light load (one publish in this loop turn and the last) the frame is written at
+        once; when publishes come faster, they are kept in ``pending`` and each socket gets one
+        frame per turn holding all of them (faye's 0 s delivery timer, without its cost).
         """
         if not self.direct_enabled:
             return list(client_ids)
+        self._publishes_this_turn += 1
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        immediate = self._publishes_this_turn == 1 and self._publishes_last_turn <= 1
+        frame = delivery.frame if immediate else b""
         sinks_get = self.sinks.get
         dirty = self._dirty
         limit = self.max_pending
         refused: list[str] = []
         for client_id in client_ids:
             sink = sinks_get(client_id)
-            if sink is None or sink.send_frame is None:
+            if sink is None:
+                refused.append(client_id)
+                continue
+            send_frame = sink.send_frame
+            if send_frame is None:
                 refused.append(client_id)
                 continue
             pending = sink.pending
             if not pending:
+                if immediate and not sink.busy:
+                    try:
+                        if send_frame(frame):
+                            continue
+                    except Exception:
+                        log.exception("direct push to %s failed", client_id)
                 dirty.append(sink)
             elif len(pending) >= limit:
                 refused.append(client_id)
                 continue
             pending.append(delivery)
-        if dirty and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_dirty)
         return refused
 
-    def _flush_dirty(self) -> None:
-        """Once per loop turn: write each listed sink's pending messages as one frame."""
+    def _end_turn(self) -> None:
+        """After a loop turn with publishes: write each listed sink's pending messages as one frame."""
+        self._turn_scheduled = False
+        self._publishes_last_turn, self._publishes_this_turn = self._publishes_this_turn, 0
         dirty, self._dirty = self._dirty, []
-        self._flush_scheduled = False
         for sink in dirty:
             pending = sink.pending
             if not pending or sink.client_id is None:
