@@ -34,9 +34,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """One Chromium for the session; each test opens and closes its own pages in it."""
+    """One Chromium for this package's tests (closed before other packages' event loops run);
+    each test opens and closes its own pages in it."""
     executable = chromium_path()
     require(importlib.util.find_spec("playwright") is not None, "needs playwright (pip install -e '.[test]')")
     require(executable is not None, "needs Chromium: sh scripts/ensure-system-deps.sh chromium")
@@ -61,7 +62,7 @@ def faye_bundle() -> Path:
     return FAYE_BUNDLE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def page_server() -> Iterator[PageServer]:
     """A second loopback origin that serves the harness pages (cross-origin transports)."""
     server = PageServer()
