@@ -28,6 +28,8 @@ class Row:
 
 ROWS = {
     "websocket": Row("websocket", (), False, "websocket"),
+    # a page from another origin: the handshake goes over CORS, then the socket opens
+    "cross-origin-websocket": Row("websocket", (), True, "websocket"),
     # faye prefers EventSource to XHR on the same origin, so plain long-polling needs both off
     "long-polling": Row("long-polling", ("websocket", "eventsource"), False, "long-polling"),
     "cross-origin-long-polling": Row("cross-origin-long-polling", ("websocket",), True, "long-polling"),
