@@ -522,7 +522,11 @@
   };
 
   Client.prototype._setTransport = function (transport) {
-    if (this._transport && this._transport !== transport && this._transport !== this._ws) this._transport.close();
+    if (this._transport && this._transport !== transport) this._transport.close();
+    if (this._ws && transport !== this._ws) {
+      this._ws.close();
+      this._ws = null;
+    }
     this._transport = transport;
     this.connectionType = transport.type;
     log('info', 'selected ' + transport.type + ' for ' + this.endpoint.href);
@@ -548,7 +552,9 @@
         return;
       }
       self._clientId = reply.clientId;
-      self._selectTransport(reply.supportedConnectionTypes || []).then(function (selected) {
+      self._selectTransport(reply.supportedConnectionTypes || []).catch(function () {
+        return self._httpTransport(null) || transport;
+      }).then(function (selected) {
         if (self._state !== CONNECTING || self._clientId !== reply.clientId) return;
         self._setTransport(selected);
         self._state = CONNECTED;
@@ -723,7 +729,7 @@
       if (record.acked) subscription._succeed();
       return subscription;
     }
-    record = this._channels[channel] = {subs: [subscription], acked: false};
+    record = this._channels[channel] = {subs: [subscription], acked: false, sentFor: null};
     var self = this;
     this._ready(function () { self._sendSubscribe(channel, record); });
     return subscription;
@@ -732,6 +738,8 @@
   Client.prototype._sendSubscribe = function (channel, record) {
     var self = this;
     if (this._channels[channel] !== record) return;  // cancelled meanwhile
+    if (record.sentFor === this._clientId) return;   // already asked in this session
+    record.sentFor = this._clientId;
     this._sendMessage({channel: '/meta/subscribe', clientId: this._clientId, subscription: channel}, function (reply) {
       if (self._channels[channel] !== record) return;
       if (reply.successful) {
@@ -761,7 +769,7 @@
     record.subs = subscription ? record.subs.filter(function (s) { return s !== subscription; }) : [];
     if (record.subs.length) return;
     delete this._channels[channel];
-    if (!record.acked) return;
+    if (!record.sentFor) return;  // the server never heard of it
     var self = this;
     this._ready(function () {
       self._sendMessage({channel: '/meta/unsubscribe', clientId: self._clientId, subscription: channel});
