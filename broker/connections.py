@@ -99,12 +99,14 @@ class PushSink(ABC):
         raise NotImplementedError
 
     # slots: the fan-out loop reads a few attributes of every recipient's sink per publish
-    __slots__ = ("_take", "_task", "_wakeup", "busy", "client_id", "closed", "pending", "send_frame")
+    __slots__ = ("_idle", "_take", "_task", "_wakeup", "busy", "client_id", "closed", "pending", "send_frame")
 
     def __init__(self) -> None:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._take: TakeQueue | None = None
+        self._idle: asyncio.Future[None] | None = None
+        """Set while a drain is in flight and another waits for it to end."""
         self.client_id: str | None = None
         self.pending: list[Delivery] = []
         self.busy = False
@@ -139,7 +141,16 @@ class PushSink(ABC):
             await self.drain()
 
     async def drain(self) -> None:
-        """Write what is pending and what the engine has queued, in that order."""
+        """Write what is pending and what the engine has queued, in that order.
+
+        Drains run one at a time (the pump, a new connect on this socket and a reply's flush
+        may all ask): a second one waits for the first, so two writes can never overtake
+        each other.
+        """
+        while self.busy:
+            if self._idle is None:
+                self._idle = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._idle)
         client_id, take = self.client_id, self._take
         if client_id is None or take is None:
             return
@@ -162,6 +173,9 @@ class PushSink(ABC):
                 await self.on_write_failed(client_id, deliveries)
         finally:
             self.busy = False
+            idle, self._idle = self._idle, None
+            if idle is not None and not idle.done():
+                idle.set_result(None)
 
     async def flush(self) -> None:
         """Write what is waiting now, so that a reply sent next follows it (faye §4.5 order)."""
