@@ -4,8 +4,10 @@ faye's static server (``src/adapters/static_server.js``, faye-protocol.md §8) a
 ``.js``/``.map`` path under the mount by basename, with ``<mount>/client.js`` and
 ``/<mount-basename>.js`` as aliases of its browser bundle, a sha1 ``ETag``, ``Last-Modified``
 and 304 on a match. We serve our own client (``clients/browser/client.js``) under those names
-and under faye's bundle names, so a page's script tag works unchanged; we have no source map,
-so ``.map`` paths are 404. Unlike faye the ETag is quoted (RFC 9110) and ``Cache-Control:
+and under faye's bundle names, so a page's script tag works unchanged. The client is not
+minified, so its source map (``<name>.js.map``, which browsers' developer tools ask for when
+a page used faye's bundle) is the identity map: the client file is its own source. Other
+``.map`` and ``.js`` names are 404. Unlike faye the ETag is quoted (RFC 9110) and ``Cache-Control:
 no-cache`` makes browsers revalidate, so an upgraded broker never runs with a stale client.
 """
 
@@ -20,11 +22,20 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["CLIENT_NAMES", "StaticFile", "browser_client", "demo_asset", "demo_page", "serve_mount_file"]
+__all__ = [
+    "CLIENT_NAMES",
+    "StaticFile",
+    "browser_client",
+    "browser_client_map",
+    "demo_asset",
+    "demo_page",
+    "serve_mount_file",
+]
 
 CLIENT_NAMES = frozenset({"client.js", "faye-browser-min.js", "faye-browser.js"})
 """Basenames under the mount that serve the browser client (faye's alias and its bundle names)."""
@@ -32,6 +43,7 @@ _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".html": "text/html; charset=utf-8",
+    ".map": "application/json; charset=utf-8",
 }
 
 
@@ -88,11 +100,21 @@ def browser_client() -> StaticFile:
     return StaticFile.load(resources.files("clients").joinpath("browser", "client.js"), ".js")
 
 
+@cache
+def browser_client_map() -> StaticFile:
+    """Source map v3 of the client: one source, the file itself, with no mappings to apply."""
+    client = browser_client()
+    body = orjson.dumps({"version": 3, "file": "client.js", "sources": ["client.js"], "names": [], "mappings": ""})
+    return StaticFile.from_bytes(body, _TYPES[".map"], client.modified)
+
+
 def serve_mount_file(request: Request, mount: str) -> Response:
-    """A ``.js``/``.map`` path under the mount, or ``/<mount-basename>.js``: the client or 404."""
+    """A ``.js``/``.map`` path under the mount, or ``/<mount-basename>.js``: the client, its map, or 404."""
     name = request.url.path.rsplit("/", 1)[-1]
     if name in CLIENT_NAMES or (mount and request.url.path == f"{mount}.js"):
         return browser_client().response(request.headers)
+    if name.endswith(".map") and name[: -len(".map")] in CLIENT_NAMES:
+        return browser_client_map().response(request.headers)
     return Response(b"", status_code=404)
 
 

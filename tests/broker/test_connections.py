@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 class SlowSink(PushSink):
     """Writes wait until the test lets them through, and record what they carried."""
 
-    __slots__ = ("gate", "queue", "written", "writing")
+    __slots__ = ("gate", "queue", "writing", "written")
 
     def __init__(self) -> None:
         super().__init__()

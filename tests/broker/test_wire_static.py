@@ -3,7 +3,7 @@
 We serve our own client (``clients/browser/client.js``), not faye's bundle, under the names
 faye uses. Deliberate differences, each checked here: the ETag is the sha1 of the body in
 quotes (RFC 9110; faye sends it bare, and both forms are accepted back), ``Cache-Control:
-no-cache`` asks browsers to revalidate, and there is no source map, so ``.map`` is 404.
+no-cache`` asks browsers to revalidate; the source map of the (unminified) client is JSON.
 """
 
 from __future__ import annotations
@@ -66,10 +66,17 @@ async def test_c108_if_none_match_gives_304(broker: BrokerProcess, quoted: bool)
     assert other.content == first.content
 
 
-async def test_c109_no_source_map_and_unknown_files_are_404(broker: BrokerProcess) -> None:
+async def test_c109_source_map_is_json_and_unknown_files_are_404(broker: BrokerProcess) -> None:
     async with http_client() as http:
         source_map = await http.get(f"{broker.url}/faye-browser-min.js.map")
+        client_map = await http.get(f"{broker.url}/client.js.map")
         nope = await http.get(f"{broker.url}/nope.js")
-    assert source_map.status_code == 404
+        nope_map = await http.get(f"{broker.url}/nope.js.map")
+    assert source_map.status_code == 200
+    assert source_map.headers["content-type"] == "application/json; charset=utf-8"
+    assert source_map.json()["version"] == 3
+    assert source_map.json()["sources"] == ["client.js"]
+    assert client_map.content == source_map.content
     assert nope.status_code == 404
     assert nope.content == b""
+    assert nope_map.status_code == 404
