@@ -79,9 +79,13 @@ def create_app(
         routes.append(PrefixRoute(API_PREFIX, api))
     elif store is not None or access is not None:
         raise TypeError("store and access configure the REST resources; they need resources=True")
+    # every path below the mount is Bayeux (faye-protocol.md §13 item 86), a newline included,
+    # which Starlette's {rest:path} does not match
+    http_routes: list[BaseRoute] = (
+        [PrefixRoute(mount, http)] if mount else [Route("/", http), Route("/{rest:path}", http)]
+    )
     routes += [
-        Route(mount or "/", http),
-        Route(f"{mount}/{{rest:path}}", http),
+        *http_routes,
         WebSocketRoute(mount or "/", ws),
         WebSocketRoute(f"{mount}/{{rest:path}}", ws),
     ]

@@ -197,7 +197,7 @@ async def test_c85_other_methods_are_400_json_error_deliberate(broker: BrokerPro
     assert_json_error(response, 400)
 
 
-@pytest.mark.parametrize("suffix", ["/anything/else", "/", "/x"])
+@pytest.mark.parametrize("suffix", ["/anything/else", "/", "/x", "/a%0Ab", "/%0A"])
 async def test_c86_post_below_the_mount_is_bayeux(broker: BrokerProcess, suffix: str) -> None:
     async with http_client() as http:
         response = await http.post(broker.url + suffix, json=HANDSHAKE)
