@@ -199,6 +199,13 @@ async def test_put_with_a_different_id_in_the_body_is_400(api: Api) -> None:
     assert (await api.http.get("/api/todos/x")).status_code == 404
 
 
+async def test_put_compares_the_body_id_with_the_decoded_url_id(api: Api) -> None:
+    """``/api/todos/a%29b`` names the object ``a)b`` (found by the schemathesis run)."""
+    response = await api.http.put("/api/todos/a%29b", json={"id": "a)b", "n": 1})
+    assert response.status_code == 201, response.text
+    assert (await api.http.get("/api/todos/a%29b")).json()["id"] == "a)b"
+
+
 # --- PATCH ---------------------------------------------------------------------------------
 
 
