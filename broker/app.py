@@ -11,7 +11,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from broker.config import Settings
 from broker.engines import Engine, engine_from_url
@@ -23,7 +24,7 @@ from broker.static import demo_asset, demo_page
 from broker.store import MemoryStore, Store, store_from_url
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
 
-__all__ = ["create_app"]
+__all__ = ["BrokerApp", "create_app"]
 
 
 def create_app(
@@ -81,9 +82,8 @@ def create_app(
         raise TypeError("store and access configure the REST resources; they need resources=True")
     # every path below the mount is Bayeux (faye-protocol.md §13 item 86), a newline included,
     # which Starlette's {rest:path} does not match
-    http_routes: list[BaseRoute] = (
-        [PrefixRoute(mount, http)] if mount else [Route("/", http), Route("/{rest:path}", http)]
-    )
+    mount_route = PrefixRoute(mount, http) if mount else None
+    http_routes: list[BaseRoute] = [mount_route] if mount_route else [Route("/", http), Route("/{rest:path}", http)]
     routes += [
         *http_routes,
         WebSocketRoute(mount or "/", ws),
@@ -106,13 +106,34 @@ def create_app(
             if api is not None:
                 await api.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = BrokerApp(routes=routes, lifespan=lifespan, bayeux=mount_route)
     app.state.broker = broker
     app.state.resources = api
     return app
 
 
 API_PREFIX = "/api"
+
+
+class BrokerApp(Starlette):
+    """Starlette, with HTTP requests under the Bayeux mount handed straight to the transport.
+
+    Every long-poll is a request, and Starlette's middleware stack and router cost about a
+    sixth of one; nothing under the mount uses them (the transport answers its own errors).
+    The same :class:`PrefixRoute` decides, so routing is unchanged, ``root_path`` included.
+    """
+
+    def __init__(self, *, bayeux: PrefixRoute | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._bayeux = bayeux
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        bayeux = self._bayeux
+        if bayeux is not None and scope["type"] == "http" and bayeux.matches(scope)[0] is Match.FULL:
+            scope["app"] = self
+            await bayeux.handle(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _demo_page(mount: str) -> Callable[[Request], Response]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -20,7 +20,7 @@ from broker.extensions import Context
 from broker.server import Broker, Outgoing
 from broker.static import serve_mount_file
 from broker.transports.eventsource import serve_eventsource
-from broker.transports.responses import bayeux_headers, error_response, preflight_response
+from broker.transports.responses import BayeuxReply, bayeux_headers, error_response, preflight_response
 from protocol.messages import JSONP_CALLBACK, DecodeError, decode_batch, encode_jsonp, is_valid_jsonp_callback
 
 __all__ = ["BayeuxHTTP"]
@@ -43,9 +43,11 @@ class BayeuxHTTP:
         if response is not None:
             await response(scope, receive, send)
 
-    async def _dispatch(self, request: Request, scope: Scope, receive: Receive, send: Send) -> Response | None:
-        path = request.url.path
-        method = request.method
+    async def _dispatch(
+        self, request: Request, scope: Scope, receive: Receive, send: Send
+    ) -> Response | BayeuxReply | None:
+        path: str = scope["path"]
+        method: str = scope["method"]
         headers = request.headers
         if path.endswith(".js") or path.endswith(".map"):
             return await self.static(request)
@@ -65,32 +67,37 @@ class BayeuxHTTP:
         return serve_mount_file(request, self.settings.mount_path)
 
     def _context(self, request: Request, transport: str) -> Context:
-        client = request.client
+        client = request.scope.get("client")
         return Context(
             transport=transport,
             headers=request.headers,
             url=str(request.url),
-            client_host=client.host if client else None,
+            client_host=client[0] if client else None,
         )
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Request, receive: Receive) -> bytes:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge
         chunks = []
         size = 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away mid-body
+                raise ClientDisconnect
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def long_polling(self, request: Request, receive: Receive) -> Response:
+    async def long_polling(self, request: Request, receive: Receive) -> Response | BayeuxReply:
         """``long-polling`` and ``cross-origin-long-polling``: POST, JSON or ``message=`` body."""
         try:
-            body = await self._read_body(request)
+            body = await self._read_body(request, receive)
         except BodyTooLarge:
             return error_response(413, f"Request body larger than {self.settings.max_body_bytes} bytes")
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -109,10 +116,8 @@ class BayeuxHTTP:
         replies = await self._process(raw, context, receive)
         if isinstance(replies, Response):
             return replies
-        return Response(
-            await self.broker.encode(replies, context),
-            headers=bayeux_headers(request.headers, "application/json; charset=utf-8"),
-        )
+        payload = await self.broker.encode(replies, context)
+        return BayeuxReply(payload, request.headers, b"application/json; charset=utf-8")
 
     async def callback_polling(self, request: Request, receive: Receive) -> Response:
         """``callback-polling`` (JSONP): ``GET ?message=...&jsonp=cb``, body ``/**/cb([...]);``."""

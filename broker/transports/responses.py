@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-__all__ = ["bayeux_headers", "cors_headers", "error_response", "preflight_response"]
+__all__ = ["BayeuxReply", "bayeux_headers", "cors_headers", "error_response", "preflight_response"]
 
 ALLOW_HEADERS = "Accept, Authorization, Content-Type, Pragma, X-Requested-With"
 
@@ -26,6 +27,34 @@ def bayeux_headers(headers: Headers, content_type: str) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         **cors_headers(headers),
     }
+
+
+class BayeuxReply:
+    """A 200 reply with faye's headers, sent as two raw ASGI messages.
+
+    The long-polling hot path builds one per poll; Starlette's ``Response`` would re-encode
+    and re-check its headers each time.
+    """
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, request_headers: Headers, content_type: bytes) -> None:
+        self.body = body
+        headers = [
+            (b"content-type", content_type),
+            (b"cache-control", b"no-cache, no-store"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        origin = request_headers.get("origin")
+        if origin:
+            headers += [(b"access-control-allow-credentials", b"true"),
+                        (b"access-control-allow-origin", origin.encode("latin-1"))]
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def preflight_response(headers: Headers) -> Response:
