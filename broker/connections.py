@@ -36,6 +36,7 @@ __all__ = ["Connections", "Hold", "PushSink"]
 log = logging.getLogger(__name__)
 
 TakeQueue = Callable[[str], Awaitable[list[Delivery]]]
+TakeQueues = Callable[[list[str]], Awaitable[dict[str, list[Delivery]]]]
 
 
 class Hold:
@@ -172,10 +173,23 @@ class PushSink(ABC):
                 self.closed = True
                 await self.on_write_failed(client_id, deliveries)
         finally:
-            self.busy = False
-            idle, self._idle = self._idle, None
-            if idle is not None and not idle.done():
-                idle.set_result(None)
+            self.done_writing()
+
+    def done_writing(self) -> None:
+        """End a write that held ``busy``, and let a drain waiting for it go on."""
+        self.busy = False
+        idle, self._idle = self._idle, None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    def write_frame(self, deliveries: list[Delivery]) -> bool:
+        """Write deliveries as one frame now, if this sink can (``send_frame``)."""
+        send_frame = self.send_frame
+        if send_frame is None or self.closed:
+            return False
+        if len(deliveries) == 1:
+            return send_frame(deliveries[0].frame)
+        return send_frame(text_frame(join_encoded([delivery.encoded for delivery in deliveries])))
 
     async def flush(self) -> None:
         """Write what is waiting now, so that a reply sent next follows it (faye §4.5 order)."""
@@ -210,6 +224,11 @@ class Connections:
         self.max_pending = max_pending
         self.direct_enabled = True
         """False while outgoing extensions are installed: each recipient then gets its own copy."""
+        self.take_queues: TakeQueues | None = None
+        """The engine's batched take, for :meth:`wake_many`; set by the broker."""
+        self.requeue: Callable[[str, list[Delivery]], Awaitable[None]] | None = None
+        """The engine's requeue, for what :meth:`wake_many` took but could not write."""
+        self._delivering: set[asyncio.Task[None]] = set()
         self._dirty: list[PushSink] = []
         self._turn_scheduled = False
         self._publishes_this_turn = 0
@@ -294,6 +313,56 @@ class Connections:
         if hold is not None and not hold.reason:
             hold.reason = "delivery"
             asyncio.get_running_loop().call_soon(hold.release, "delivery")
+
+    def wake_many(self, client_ids: list[str]) -> None:
+        """One fan-out's wake-up (an engine that queues elsewhere, such as Redis).
+
+        Directly writable sinks that are idle are served together: one batched take, then
+        each frame written at once, with no task woken per recipient. They are marked busy
+        meanwhile, so a drain asked for in between waits and order is kept. The others are
+        woken one by one as usual.
+        """
+        take_queues = self.take_queues
+        direct: list[PushSink] = []
+        for client_id in client_ids:
+            sink = self.sinks.get(client_id)
+            if (take_queues is not None and sink is not None and sink.send_frame is not None
+                    and self.direct_enabled and not sink.busy and not sink.pending and not sink.closed):
+                sink.busy = True
+                direct.append(sink)
+            else:
+                self.wake(client_id)
+        if direct and take_queues is not None:
+            task = asyncio.get_running_loop().create_task(self._deliver_taken(direct, take_queues))
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
+
+    async def _deliver_taken(self, sinks: list[PushSink], take_queues: TakeQueues) -> None:
+        client_ids = [sink.client_id for sink in sinks]
+        try:
+            taken = await take_queues([client_id for client_id in client_ids if client_id is not None])
+        except Exception:
+            log.warning("cannot take the queues of %d clients", len(sinks), exc_info=True)
+            taken = None
+        orphans: list[tuple[str, list[Delivery]]] = []
+        for sink, client_id in zip(sinks, client_ids, strict=True):
+            deliveries = taken.get(client_id, []) if taken is not None and client_id is not None else []
+            sink.done_writing()
+            if taken is None:
+                sink.wake()  # the pump tries again; the messages are still queued
+            elif not deliveries or client_id is None:
+                continue
+            elif sink.client_id != client_id:
+                orphans.append((client_id, deliveries))  # the socket went away meanwhile
+            elif not sink.write_frame(deliveries):
+                sink.pending[:0] = deliveries  # paused: the pump writes them when it can
+                sink.wake()
+        for client_id, deliveries in orphans:
+            if self.requeue is not None:
+                try:
+                    await self.requeue(client_id, deliveries)
+                except Exception:
+                    log.warning("cannot requeue %d messages of %s", len(deliveries), client_id, exc_info=True)
 
     def wake_all(self) -> None:
         """Wake every client held here (the engine may have missed wake-ups)."""

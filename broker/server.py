@@ -65,6 +65,8 @@ class Broker:
         self.policy = self.settings.policy()
         self.events = EventBus()
         self.connections = Connections(max_pending=self.settings.max_queue)
+        self.connections.take_queues = self.engine.take_queues
+        self.connections.requeue = self.engine.requeue
         self._extensions: list[Extension] = []
         self._incoming: list[Callable[..., object]] = []
         self._outgoing: list[Callable[..., object]] = []
@@ -74,6 +76,7 @@ class Broker:
             EngineHooks(
                 push_many=self.connections.push_many,
                 wake=self.connections.wake,
+                wake_many=self.connections.wake_many,
                 closed=self.connections.closed,
                 emit=self.events.emit,
                 resync=self.connections.wake_all,

@@ -41,6 +41,8 @@ class EngineHooks:
     """
     wake: Callable[[str], None] = _ignore
     """Client ``id`` has queued messages (faye ``emptyQueue`` trigger)."""
+    wake_many: Callable[[list[str]], None] | None = None
+    """These clients have queued messages (one fan-out's wake-up); None: call ``wake`` for each."""
     closed: Callable[[str], None] = _ignore
     """Client ``id`` was destroyed; release its connection (faye ``close`` event)."""
     emit: Callable[..., None] = _ignore
@@ -111,6 +113,10 @@ class Engine(ABC):
     @abstractmethod
     async def take_queue(self, client_id: str) -> list[Delivery]:
         """Remove and return everything queued for the client, oldest first."""
+
+    async def take_queues(self, client_ids: list[str]) -> dict[str, list[Delivery]]:
+        """:meth:`take_queue` for several clients at once (engines that can, in one round trip)."""
+        return {client_id: await self.take_queue(client_id) for client_id in client_ids}
 
     @abstractmethod
     async def requeue(self, client_id: str, deliveries: list[Delivery]) -> None:

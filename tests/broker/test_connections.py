@@ -1,4 +1,8 @@
-"""``PushSink.drain`` runs one write at a time, so deliveries cannot overtake each other.
+"""Deliveries of one socket cannot overtake each other, whoever writes them.
+
+``PushSink.drain`` runs one write at a time; ``Connections.wake_many`` (a Redis fan-out's
+wake-up) takes many queues at once and writes frames directly, handing a socket it cannot
+write to the socket's pump, and requeueing what it took for a socket that went away.
 
 A socket's pump, a new ``/meta/connect`` on the same socket and a reply's flush can all ask
 for a drain; with a write that waits (a paused socket, a remote queue), a second drain must
@@ -11,8 +15,10 @@ import asyncio
 
 import pytest
 
-from broker.connections import PushSink
+from broker.connections import Connections, PushSink
 from broker.delivery import Delivery
+from broker.frames import text_frame
+from protocol.messages import join_encoded
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +82,110 @@ async def test_a_cancelled_waiter_does_not_stop_the_drain_in_flight() -> None:
     assert sink.written == [[1]]
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+class FrameSink(PushSink):
+    """A socket-like sink: frames written directly, or through the pump when ``accepting`` is off."""
+
+    __slots__ = ("accepting", "frames", "pumped")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[bytes] = []
+        self.pumped: list[list[int]] = []
+        self.accepting = True
+        self.send_frame = self._send_frame
+
+    def _send_frame(self, frame: bytes) -> bool:
+        if self.accepting:
+            self.frames.append(frame)
+        return self.accepting
+
+    async def write(self, deliveries: list[Delivery]) -> None:
+        self.pumped.append([d.message["data"] for d in deliveries])
+
+
+class FakeQueues:
+    """An engine's queues for ``Connections.take_queues`` and ``requeue``, with a gate on the take."""
+
+    def __init__(self, queues: dict[str, list[Delivery]]) -> None:
+        self.queues = queues
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.requeued: dict[str, list[int]] = {}
+        self.fail = False
+
+    async def take_one(self, client_id: str) -> list[Delivery]:
+        return self.queues.pop(client_id, [])
+
+    async def take_many(self, client_ids: list[str]) -> dict[str, list[Delivery]]:
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("engine down")
+        return {client_id: self.queues.pop(client_id, []) for client_id in client_ids}
+
+    async def requeue(self, client_id: str, deliveries: list[Delivery]) -> None:
+        self.requeued[client_id] = [d.message["data"] for d in deliveries]
+
+
+def _connections(engine: FakeQueues, *sinks: tuple[str, FrameSink]) -> Connections:
+    connections = Connections()
+    connections.take_queues = engine.take_many
+    connections.requeue = engine.requeue
+    for client_id, sink in sinks:
+        connections.bind(client_id, sink, engine.take_one)
+    return connections
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_wake_many_takes_once_and_writes_frames_without_the_pump() -> None:
+    engine = FakeQueues({"a": [delivery(1), delivery(2)], "b": [delivery(3)]})
+    a, b = FrameSink(), FrameSink()
+    connections = _connections(engine, ("a", a), ("b", b))
+    connections.wake_many(["a", "b"])
+    await _settle()
+    assert a.frames == [text_frame(join_encoded([delivery(1).encoded, delivery(2).encoded]))]
+    assert b.frames == [delivery(3).frame]
+    assert a.pumped == b.pumped == []
+    assert not a.busy
+    assert not b.busy
+
+
+async def test_wake_many_hands_a_paused_socket_to_its_pump_in_order() -> None:
+    engine = FakeQueues({"a": [delivery(1), delivery(2)]})
+    a = FrameSink()
+    a.accepting = False
+    connections = _connections(engine, ("a", a))
+    connections.wake_many(["a"])
+    await _settle()
+    assert a.frames == []
+    assert a.pumped == [[1, 2]]
+
+
+async def test_wake_many_requeues_what_it_took_for_a_socket_that_went_away() -> None:
+    engine = FakeQueues({"a": [delivery(1)]})
+    engine.gate.clear()
+    a = FrameSink()
+    connections = _connections(engine, ("a", a))
+    connections.wake_many(["a"])
+    await _settle()
+    connections.unbind(a)  # the socket closes while the take is in flight
+    engine.gate.set()
+    await _settle()
+    assert a.frames == []
+    assert engine.requeued == {"a": [1]}
+
+
+async def test_wake_many_falls_back_to_the_pump_when_the_take_fails() -> None:
+    engine = FakeQueues({"a": [delivery(1)]})
+    engine.fail = True
+    a = FrameSink()
+    connections = _connections(engine, ("a", a))
+    connections.wake_many(["a"])
+    await _settle()
+    assert a.pumped == [[1]]  # the pump took the queue itself
+    assert not a.busy
