@@ -344,6 +344,10 @@ class Connections:
         except Exception:
             log.warning("cannot take the queues of %d clients", len(sinks), exc_info=True)
             taken = None
+        except BaseException:  # cancelled (shutdown): the messages stay queued; free the sinks
+            for sink in sinks:
+                sink.done_writing()
+            raise
         orphans: list[tuple[str, list[Delivery]]] = []
         for sink, client_id in zip(sinks, client_ids, strict=True):
             deliveries = taken.get(client_id, []) if taken is not None and client_id is not None else []

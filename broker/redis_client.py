@@ -1,11 +1,13 @@
-"""One way to open Redis for the Redis engine and the Redis store: a bounded, waiting pool.
+"""One way to open Redis for the Redis engine and the Redis store: a bounded pool, and waiting slots.
 
-redis-py's default pool raises ``MaxConnectionsError`` ("Too many connections") as soon as
-more commands are in flight than it allows. A burst of requests on one node (every
-long-polling subscriber reconnecting after a publish) would then fail while Redis is fine.
-A :class:`redis.asyncio.BlockingConnectionPool` makes such a burst wait for a free
-connection instead, for at most ``POOL_WAIT_SECONDS``, and bounds the sockets one node
-opens to Redis. Transient connection errors of commands are retried with jittered backoff.
+redis-py's pool raises ``MaxConnectionsError`` ("Too many connections") as soon as more
+commands are in flight than it allows (100 by default). A burst of requests on one node
+(every long-polling subscriber reconnecting after a publish) would then fail while Redis is
+fine. Callers therefore take one of :class:`CommandSlots` per command, as many as the pool
+has connections, so that a burst waits for a free connection instead. (redis-py's own
+``BlockingConnectionPool`` does the waiting under an ``asyncio.Condition`` that we saw hang
+a cancelled task at shutdown; an ``asyncio.Semaphore`` is released on cancellation.)
+Transient connection errors of commands are retried with jittered backoff.
 
 A pub/sub listener wants the opposite (``retries=0``): redis-py's pub/sub reconnects and
 subscribes again by itself when a retry succeeds, so a listener would never learn that it
@@ -14,19 +16,25 @@ was cut off, and would not recover the notifications it missed meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["MAX_CONNECTIONS", "POOL_WAIT_SECONDS", "open_redis"]
+__all__ = ["MAX_CONNECTIONS", "CommandSlots", "open_redis"]
 
 MAX_CONNECTIONS = 64
 """Sockets one broker process opens to Redis for commands (the pub/sub listener has its own)."""
 
-POOL_WAIT_SECONDS = 10.0
-"""How long a command waits for a free pooled connection before it fails."""
+
+class CommandSlots(asyncio.Semaphore):
+    """One slot per pooled connection: ``async with slots:`` around each command."""
+
+    def __init__(self, connections: int = MAX_CONNECTIONS) -> None:
+        super().__init__(connections)
 
 
 def open_redis(url: str, *, max_connections: int = MAX_CONNECTIONS, retries: int = 3) -> aioredis.Redis:
@@ -34,10 +42,9 @@ def open_redis(url: str, *, max_connections: int = MAX_CONNECTIONS, retries: int
 
     ``retries`` is how often a command is retried after a connection error or timeout.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
+    pool = aioredis.ConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=POOL_WAIT_SECONDS,
         socket_timeout=5,
         socket_connect_timeout=2,
         retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=retries),

@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from broker.delivery import Delivery
 from broker.engines.base import Engine, EngineUnavailable
-from broker.redis_client import open_redis
+from broker.redis_client import CommandSlots, open_redis
 
 __all__ = ["RedisEngine"]
 
@@ -195,6 +195,7 @@ class RedisEngine(Engine):
         self.node_id = node_id or secrets.token_hex(8)
         self._gc_interval = gc_interval
         self._redis: aioredis.Redis | None = None
+        self._slots = CommandSlots()
         self._listener_redis: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -220,7 +221,7 @@ class RedisEngine(Engine):
     async def start(self) -> None:
         self._redis = open_redis(self.url)
         # its own connection, without retries: a cut must reach _listen, which then resyncs
-        self._listener_redis = open_redis(self.url, max_connections=1, retries=0)
+        self._listener_redis = open_redis(self.url, max_connections=2, retries=0)
         for name, source in (
             ("ping", _PING),
             ("claim", _CLAIM),
@@ -258,7 +259,8 @@ class RedisEngine(Engine):
         if self._redis is None:
             raise EngineUnavailable("the Redis engine is not started")
         try:
-            return await operation(self._redis)
+            async with self._slots:
+                return await operation(self._redis)
         except (RedisError, OSError) as exc:
             self._stats["redis_errors"] += 1
             raise EngineUnavailable(f"Redis is unavailable: {exc}") from exc

@@ -28,7 +28,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from broker.redis_client import open_redis
+from broker.redis_client import CommandSlots, open_redis
 from broker.store.base import (
     ANY,
     AlreadyExists,
@@ -169,6 +169,7 @@ class RedisStore(Store):
         self._lock_ttl_ms = int(lock_ttl * 1000)
         self._lock_wait = lock_wait
         self._redis: aioredis.Redis | None = None
+        self._slots = CommandSlots()
         self._scripts: dict[str, Any] = {}
         self._stats = {"reads": 0, "writes": 0, "errors": 0, "lock_waits": 0}
 
@@ -200,7 +201,8 @@ class RedisStore(Store):
         if self._redis is None:
             raise StoreUnavailable("the Redis store is not started")
         try:
-            return await operation(self._redis)
+            async with self._slots:
+                return await operation(self._redis)
         except (RedisError, OSError) as exc:
             self._stats["errors"] += 1
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
