@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import httpx
@@ -25,6 +26,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import require
 from tests.support.servers import ROOT, free_port
 
 HANDSHAKE = {"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling", "websocket"]}
@@ -122,9 +124,8 @@ def test_help() -> None:
 
 
 def test_bayeux_broker_script_help() -> None:
-    script = ROOT / ".venv" / "bin" / "bayeux-broker"
-    if not script.exists():
-        pytest.skip("the console script is not installed in .venv")
+    script = Path(sys.executable).parent / "bayeux-broker"  # installed beside the interpreter running the tests
+    require(script.exists(), f"the console script is not installed: {script}")
     done = subprocess.run([str(script), "serve", "--help"], capture_output=True, text=True, timeout=15, check=False)
     assert done.returncode == 0, done.stderr
     assert "--max-queue" in done.stdout
