@@ -18,7 +18,7 @@ from broker.config import Settings
 from broker.engines import Engine, engine_from_url
 from broker.extensions import Extension
 from broker.resources import AccessHook, ResourceAPI, ResourceChannelGuard
-from broker.resources.routing import PrefixRoute
+from broker.routing import PrefixRoute
 from broker.server import Broker
 from broker.static import demo_asset, demo_page
 from broker.store import MemoryStore, Store, store_from_url

@@ -289,14 +289,10 @@ class Connections:
             pending = sink.pending
             if not pending or sink.client_id is None:
                 continue
-            send_frame = sink.send_frame
             written = False
-            if send_frame is not None and not sink.busy:
+            if not sink.busy:
                 try:
-                    if len(pending) == 1:
-                        written = send_frame(pending[0].frame)
-                    else:
-                        written = send_frame(text_frame(join_encoded([d.encoded for d in pending])))
+                    written = sink.write_frame(pending)
                 except Exception:
                     log.exception("direct push to %s failed", sink.client_id)
             if written:

@@ -18,11 +18,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from broker.connections import PushSink
 from broker.delivery import Delivery
 from broker.extensions import Context
-from broker.frames import text_frame
 from broker.server import Broker
 from broker.transports.uvicorn_ws import SEND_FRAME_NOWAIT
 from protocol.commands import Message
-from protocol.messages import DecodeError, decode_batch, join_encoded
+from protocol.messages import DecodeError, decode_batch
 
 __all__ = ["BayeuxWebSocket"]
 
@@ -46,15 +45,9 @@ class WebSocketSink(PushSink):
 
     async def write(self, deliveries: list[Delivery]) -> None:
         assert self.context is not None
-        send_frame = self.send_frame
-        if send_frame is not None and not self.broker.outgoing_hooks:
-            # queued deliveries (Redis engine, a socket that was paused) take the frame path too
-            if len(deliveries) == 1:
-                frame = deliveries[0].frame
-            else:
-                frame = text_frame(join_encoded([delivery.encoded for delivery in deliveries]))
-            if send_frame(frame):
-                return
+        # queued deliveries (Redis engine, a socket that was paused) take the frame path too
+        if not self.broker.outgoing_hooks and self.write_frame(deliveries):
+            return
         payload = await self.broker.encode(deliveries, self.context)
         if payload != b"[]":
             # raw ASGI send: this is the fan-out hot path

@@ -12,7 +12,7 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from broker.app import create_app
-from broker.resources.routing import PrefixRoute
+from broker.routing import PrefixRoute
 from broker.store import MemoryStore
 from tests.resources.conftest import Api, assert_problem
 from tests.support.servers import serve_app

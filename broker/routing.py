@@ -1,9 +1,9 @@
-"""The route that hands every request under the API's prefix to :class:`ResourceAPI`.
+"""The route that hands every request under a prefix to one app: the Bayeux mount, the REST API.
 
 Starlette's ``{rest:path}`` converter is the regular expression ``.*``, which stops at a
-newline: a request for ``/api/a%0Ab`` would fall through to the router's plain-text 404
-instead of the API's problem details. This route matches by prefix, whatever the path holds,
-and leaves the parsing of the rest (and its 400/404 problems) to the API.
+newline: a request for ``/api/a%0Ab`` or ``/faye/a%0Ab`` would fall through to the router's
+plain-text 404 instead of the API's problem details or Bayeux. This route matches by prefix,
+whatever the path holds, and leaves the parsing of the rest to the app.
 """
 
 from __future__ import annotations
