@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TypeGuard
 
 __all__ = [
     "META_CHANNELS",
@@ -32,17 +33,17 @@ DISCONNECT = "/meta/disconnect"
 META_CHANNELS = frozenset({HANDSHAKE, CONNECT, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT})
 
 
-def is_name(channel: object) -> bool:
+def is_name(channel: object) -> TypeGuard[str]:
     """True for a concrete channel name such as ``/foo/bar`` (no wildcard)."""
     return isinstance(channel, str) and _NAME.fullmatch(channel) is not None
 
 
-def is_pattern(channel: object) -> bool:
+def is_pattern(channel: object) -> TypeGuard[str]:
     """True for a wildcard pattern such as ``/foo/*`` or ``/**``."""
     return isinstance(channel, str) and _PATTERN.fullmatch(channel) is not None
 
 
-def is_valid(channel: object) -> bool:
+def is_valid(channel: object) -> TypeGuard[str]:
     """faye ``Channel.isValid``: a name or a pattern."""
     return is_name(channel) or is_pattern(channel)
 
@@ -51,19 +52,19 @@ def _first_segment(channel: str) -> str:
     return channel.split("/", 2)[1]
 
 
-def is_meta(channel: object) -> bool:
+def is_meta(channel: object) -> TypeGuard[str]:
     """faye ``Channel.isMeta``: valid, and the first segment is ``meta``."""
-    return is_valid(channel) and _first_segment(channel) == "meta"  # type: ignore[arg-type]
+    return is_valid(channel) and _first_segment(channel) == "meta"
 
 
-def is_service(channel: object) -> bool:
+def is_service(channel: object) -> TypeGuard[str]:
     """faye ``Channel.isService``: valid, and the first segment is ``service``."""
-    return is_valid(channel) and _first_segment(channel) == "service"  # type: ignore[arg-type]
+    return is_valid(channel) and _first_segment(channel) == "service"
 
 
-def is_subscribable(channel: object) -> bool:
+def is_subscribable(channel: object) -> TypeGuard[str]:
     """faye ``Channel.isSubscribable``: valid, neither meta nor service."""
-    return is_valid(channel) and _first_segment(channel) not in ("meta", "service")  # type: ignore[arg-type]
+    return is_valid(channel) and _first_segment(channel) not in ("meta", "service")
 
 
 @lru_cache(maxsize=8192)

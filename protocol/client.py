@@ -29,13 +29,14 @@ import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, TypeAlias
 
 from protocol import channels
 from protocol.channels import CONNECT, DISCONNECT, HANDSHAKE, SUBSCRIBE, UNSUBSCRIBE
 from protocol.commands import Message
 from protocol.errors import ErrorCode, parse_error
+from protocol.messages import BAYEUX_VERSION
 
 __all__ = [
     "Abandon",
@@ -46,16 +47,17 @@ __all__ = [
     "Connected",
     "Deliver",
     "HandshakeRefused",
+    "Reconnect",
     "Reject",
+    "RequestKind",
     "Resolve",
     "SelectTransport",
     "Send",
     "State",
+    "TimerKind",
     "Wait",
     "backoff_delay",
 ]
-
-BAYEUX_VERSION = "1.0"
 
 
 class State(Enum):
@@ -193,15 +195,45 @@ def _base36(number: int) -> str:
             return text
 
 
+class Reconnect(StrEnum):
+    """The advice ``reconnect`` values (docs/protocol.md §9.3)."""
+
+    RETRY = "retry"
+    HANDSHAKE = "handshake"
+    NONE = "none"
+
+
+class RequestKind(Enum):
+    """What a request in flight is, which decides how its reply is handled."""
+
+    HANDSHAKE = "handshake"
+    CONNECT = "connect"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    PUBLISH = "publish"
+    DISCONNECT = "disconnect"
+
+
+class TimerKind(Enum):
+    """What the one timer does when it fires (:meth:`ClientSession.tick`)."""
+
+    HANDSHAKE = "handshake"
+    CONNECT = "connect"
+    FLUSH = "flush"
+    """Send again what failed while the session itself was fine."""
+
+
 @dataclass(slots=True)
 class _Request:
-    kind: str
+    kind: RequestKind
     message: Message
     tickets: list[int] = field(default_factory=list)
 
 
-_SESSION_KINDS = frozenset({"subscribe", "unsubscribe"})
+_SESSION_KINDS = frozenset({RequestKind.SUBSCRIBE, RequestKind.UNSUBSCRIBE})
 """Requests that belong to one session: a re-handshake makes them moot."""
+_RETRIED_KINDS = frozenset({RequestKind.PUBLISH, RequestKind.SUBSCRIBE, RequestKind.UNSUBSCRIBE})
+"""Requests sent again after a failure."""
 
 
 class ClientSession:
@@ -212,7 +244,7 @@ class ClientSession:
         self.state = State.UNCONNECTED
         self.client_id: str | None = None
         self.connection_type: str | None = None
-        self.reconnect = "retry"
+        self.reconnect = Reconnect.RETRY
         self.interval = 0.0
         self.timeout = self.options.timeout
         self._jitter = jitter
@@ -223,7 +255,7 @@ class ClientSession:
         self._subscriptions: dict[str, None] = {}
         self._confirmed: set[str] = set()
         self._waiters: dict[str, list[int]] = {}
-        self._timer: tuple[float, str] | None = None
+        self._timer: tuple[float, TimerKind] | None = None
         self._failures = 0
 
     # -- what the I/O layer reads ----------------------------------------------------------
@@ -265,7 +297,7 @@ class ClientSession:
         self._subscriptions[channel] = None
         if self.state is not State.CONNECTED:
             return ticket, []
-        return ticket, [Send((self._register(self._subscription(SUBSCRIBE, channel)),))]
+        return ticket, [Send((self._register(self._subscription(RequestKind.SUBSCRIBE, channel)),))]
 
     def unsubscribe(self, channel: str, now: float) -> tuple[int, list[Action]]:
         """Drop ``channel``; callers still waiting for its subscribe are abandoned."""
@@ -275,7 +307,7 @@ class ClientSession:
         self._subscriptions.pop(channel, None)
         self._confirmed.discard(channel)
         if known and self.state is State.CONNECTED:
-            request = self._subscription(UNSUBSCRIBE, channel)
+            request = self._subscription(RequestKind.UNSUBSCRIBE, channel)
             request.tickets.append(ticket)
             return ticket, [*actions, Send((self._register(request),))]
         # nothing to undo on the server: faye answers unsubscribing the unknown with success
@@ -290,7 +322,7 @@ class ClientSession:
         message: Message = {"channel": channel, "data": data, "id": self._next_id()}
         if ext is not None:
             message["ext"] = ext
-        request = _Request("publish", message, [ticket])
+        request = _Request(RequestKind.PUBLISH, message, [ticket])
         if self.state is not State.CONNECTED:
             self._outbox.append(request)
             return ticket, []
@@ -308,8 +340,8 @@ class ClientSession:
         if client_id is None:
             return ticket, [*actions, Resolve(ticket, {"channel": DISCONNECT, "successful": True}),
                             Closed("disconnected")]
-        request = _Request("disconnect", {"channel": DISCONNECT, "clientId": client_id, "id": self._next_id()},
-                           [ticket])
+        message: Message = {"channel": DISCONNECT, "clientId": client_id, "id": self._next_id()}
+        request = _Request(RequestKind.DISCONNECT, message, [ticket])
         self._in_flight[request.message["id"]] = request
         return ticket, [*actions, Send((request.message,))]
 
@@ -322,7 +354,7 @@ class ClientSession:
         assert self.client_id is not None
         self.state = State.CONNECTED
         self.connection_type = connection_type
-        batch = [self._register(self._subscription(SUBSCRIBE, channel)) for channel in self._subscriptions]
+        batch = [self._register(self._subscription(RequestKind.SUBSCRIBE, channel)) for channel in self._subscriptions]
         batch += self._take_outbox()
         actions: list[Action] = [Connected(self.client_id, connection_type)]
         if batch:
@@ -346,28 +378,28 @@ class ClientSession:
     def send_failed(self, messages: Sequence[Message], now: float) -> list[Action]:
         """These messages got no reply (unreachable broker, HTTP error, socket closed): retry them
         after a backoff. Publishes are sent again, so a subscriber may see one twice (as in faye)."""
-        kinds: set[str] = set()
+        kinds: set[RequestKind] = set()
         for message in messages:
             request = self._in_flight.pop(str(message.get("id")), None)
             if request is None:
                 continue
             kinds.add(request.kind)
-            if request.kind in ("publish", "subscribe", "unsubscribe"):
+            if request.kind in _RETRIED_KINDS:
                 self._outbox.append(request)
-            elif request.kind == "disconnect":
+            elif request.kind is RequestKind.DISCONNECT:
                 return [Resolve(request.tickets[0], {"channel": DISCONNECT, "successful": True}),
                         Closed("disconnected")]
         if not kinds:
             return []
         self._failures += 1
         delay = max(self.interval, self._backoff())
-        if "handshake" in kinds:
+        if RequestKind.HANDSHAKE in kinds:
             self.state = State.UNCONNECTED
-            return self._schedule("handshake", now, delay)
-        if "connect" in kinds:
-            return self._schedule("connect", now, delay)
+            return self._schedule(TimerKind.HANDSHAKE, now, delay)
+        if RequestKind.CONNECT in kinds:
+            return self._schedule(TimerKind.CONNECT, now, delay)
         if self._timer is None:
-            return self._schedule("flush", now, delay)
+            return self._schedule(TimerKind.FLUSH, now, delay)
         return []
 
     def tick(self, now: float) -> list[Action]:
@@ -376,24 +408,24 @@ class ClientSession:
             return []
         kind = self._timer[1]
         self._timer = None
-        if kind == "handshake":
+        if kind is TimerKind.HANDSHAKE:
             return self._handshake()
         if self.state is not State.CONNECTED:
             return []
-        if kind == "connect":
+        if kind is TimerKind.CONNECT:
             return self._connect()
         return self._flush()
 
     # -- replies ---------------------------------------------------------------------------
 
     def _reply(self, request: _Request, reply: Message, now: float) -> list[Action]:
-        if request.kind == "handshake":
+        if request.kind is RequestKind.HANDSHAKE:
             return self._handshake_reply(reply, now)
-        if request.kind == "connect":
+        if request.kind is RequestKind.CONNECT:
             return self._connect_reply(reply, now)
-        if request.kind == "subscribe":
+        if request.kind is RequestKind.SUBSCRIBE:
             return self._subscribe_reply(request, reply, now)
-        if request.kind == "disconnect":
+        if request.kind is RequestKind.DISCONNECT:
             return [Resolve(request.tickets[0], reply), Closed("disconnected")]
         settle = Resolve if reply["successful"] is True else Reject
         return [settle(ticket, reply) for ticket in request.tickets]
@@ -403,8 +435,8 @@ class ClientSession:
         advice = reply.get("advice")
         if not isinstance(advice, dict):
             return
-        if advice.get("reconnect") in ("retry", "handshake", "none"):
-            self.reconnect = advice["reconnect"]
+        if advice.get("reconnect") in tuple(Reconnect):
+            self.reconnect = Reconnect(advice["reconnect"])
         for key in ("interval", "timeout"):
             value = advice.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
@@ -413,7 +445,7 @@ class ClientSession:
     def _handshake_reply(self, reply: Message, now: float) -> list[Action]:
         client_id = reply.get("clientId")
         if reply["successful"] is True and isinstance(client_id, str) and client_id:
-            self.reconnect = "retry"
+            self.reconnect = Reconnect.RETRY
             self._advise(reply)
             self.state = State.CONNECTING
             self.client_id = client_id
@@ -422,26 +454,26 @@ class ClientSession:
             usable = tuple(t for t in self.options.connection_types if isinstance(offered, list) and t in offered)
             return [SelectTransport(usable or ("long-polling",))]
         self._advise(reply)
-        if self.reconnect == "none":
+        if self.reconnect is Reconnect.NONE:
             return self._close("the server advised not to reconnect")
         self.state = State.UNCONNECTED
         self._failures += 1
         delay = max(self.interval, self._backoff())
-        return [HandshakeRefused(reply), *self._schedule("handshake", now, delay)]
+        return [HandshakeRefused(reply), *self._schedule(TimerKind.HANDSHAKE, now, delay)]
 
     def _connect_reply(self, reply: Message, now: float) -> list[Action]:
         self._advise(reply)
-        if self.reconnect == "none":
+        if self.reconnect is Reconnect.NONE:
             return self._close("the server advised not to reconnect")
         code = parse_error(reply.get("error"))[0]
-        if self.reconnect == "handshake" or code == ErrorCode.CLIENT_UNKNOWN:
+        if self.reconnect is Reconnect.HANDSHAKE or code == ErrorCode.CLIENT_UNKNOWN:
             return self._rehandshake(now)
         if reply["successful"] is True:
             self._failures = 0
             # the session is alive: what failed while it was unreachable can go now
-            return self._flush() + self._schedule("connect", now, self.interval)
+            return self._flush() + self._schedule(TimerKind.CONNECT, now, self.interval)
         self._failures += 1
-        return self._schedule("connect", now, max(self.interval, self._backoff()))
+        return self._schedule(TimerKind.CONNECT, now, max(self.interval, self._backoff()))
 
     def _subscribe_reply(self, request: _Request, reply: Message, now: float) -> list[Action]:
         channel = str(request.message["subscription"])
@@ -478,9 +510,9 @@ class ClientSession:
         self._in_flight[message["id"]] = request
         return message
 
-    def _subscription(self, channel: str, subscription: str) -> _Request:
-        return _Request(channel.rsplit("/", 1)[1], {"channel": channel, "subscription": subscription,
-                                                   "id": self._next_id()})
+    def _subscription(self, kind: RequestKind, subscription: str) -> _Request:
+        channel = SUBSCRIBE if kind is RequestKind.SUBSCRIBE else UNSUBSCRIBE
+        return _Request(kind, {"channel": channel, "subscription": subscription, "id": self._next_id()})
 
     def _take_outbox(self) -> list[Message]:
         requests, self._outbox = self._outbox, []
@@ -493,14 +525,14 @@ class ClientSession:
         self._timer = None
         message: Message = {"channel": HANDSHAKE, "version": BAYEUX_VERSION,
                             "supportedConnectionTypes": list(self.options.connection_types), "id": self._next_id()}
-        self._in_flight[message["id"]] = _Request("handshake", message)
+        self._in_flight[message["id"]] = _Request(RequestKind.HANDSHAKE, message)
         return [*actions, Send((message,))]
 
     def _rehandshake(self, now: float) -> list[Action]:
         """Advice ``handshake`` or a 401 (faye §9.3): handshake again after ``interval``."""
         self.state = State.UNCONNECTED
         self.client_id = None
-        return self._schedule("handshake", now, self.interval)
+        return self._schedule(TimerKind.HANDSHAKE, now, self.interval)
 
     def _forget_session(self) -> list[Action]:
         """Drop what belonged to the old session; subscriptions are kept and sent again once the
@@ -508,12 +540,12 @@ class ClientSession:
         self._confirmed.clear()
         done: list[_Request] = []
         for message_id, request in list(self._in_flight.items()):
-            if request.kind in _SESSION_KINDS or request.kind == "connect":
+            if request.kind in _SESSION_KINDS or request.kind is RequestKind.CONNECT:
                 done.append(self._in_flight.pop(message_id))
         done += [request for request in self._outbox if request.kind in _SESSION_KINDS]
         self._outbox = [request for request in self._outbox if request.kind not in _SESSION_KINDS]
         return [Resolve(ticket, {"channel": UNSUBSCRIBE, "successful": True})
-                for request in done if request.kind == "unsubscribe" for ticket in request.tickets]
+                for request in done if request.kind is RequestKind.UNSUBSCRIBE for ticket in request.tickets]
 
     def _connect(self) -> list[Action]:
         """Send the next ``/meta/connect``; only a connect reply or failure leads here, so exactly
@@ -527,13 +559,13 @@ class ClientSession:
         message: Message = {"channel": CONNECT, "connectionType": self.connection_type, "id": self._next_id()}
         if self._outbox:
             message["advice"] = {"timeout": 0}
-        return [Send((self._register(_Request("connect", message)),))]
+        return [Send((self._register(_Request(RequestKind.CONNECT, message)),))]
 
     def _flush(self) -> list[Action]:
         batch = self._take_outbox()
         return [Send(tuple(batch))] if batch else []
 
-    def _schedule(self, kind: str, now: float, delay: float) -> list[Action]:
+    def _schedule(self, kind: TimerKind, now: float, delay: float) -> list[Action]:
         """Run ``kind`` after ``delay`` seconds; a zero delay runs it now."""
         self._timer = (now + delay, kind)
         if delay <= 0:

@@ -42,12 +42,16 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
+    """Subscribe the client to one channel or one pattern (a list is split by the handler)."""
+
     client_id: str
     channel: str
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
+    """Drop one of the client's subscriptions."""
+
     client_id: str
     channel: str
 
@@ -56,11 +60,14 @@ class Unsubscribe:
 class Publish:
     """Route ``message`` (already stripped for delivery) to the subscribers of ``channel``.
 
-    ``publisher`` is the clientId the publish carried (faye's ``publish`` event argument).
+    ``encoded`` is its JSON, made once by the handler (which checked its size) and written as
+    is to every recipient. ``publisher`` is the clientId the publish carried (faye's
+    ``publish`` event argument).
     """
 
     channel: str
     message: Message
+    encoded: bytes
     publisher: object = None
 
 

@@ -16,6 +16,7 @@ import orjson
 from protocol.commands import Message
 
 __all__ = [
+    "BAYEUX_VERSION",
     "DecodeError",
     "JSONP_CALLBACK",
     "decode_batch",
@@ -25,6 +26,8 @@ __all__ = [
     "join_encoded",
 ]
 
+BAYEUX_VERSION = "1.0"
+"""The protocol version a handshake names and its reply echoes (docs/protocol.md §2.2)."""
 JSONP_CALLBACK = "jsonpcallback"
 _CALLBACK = re.compile(r"[a-z_$][\w$]*(?:\.[a-z_$][\w$]*)*", re.IGNORECASE | re.ASCII)
 

@@ -1,13 +1,18 @@
 """Pure server-side handlers, one per meta channel plus publish (faye ``src/protocol/server.js``).
 
 ``handle(message, facts, policy)`` returns a :class:`Decision`. Error precedence follows
-faye (faye-protocol.md §2.8): each later check overwrites an earlier error.
+faye (docs/protocol.md §2.8): each later check overwrites an earlier error. ``refuse`` turns a
+decision into its refusal when the broker's authorization point denies one of its commands, so
+the shape of every reply, refused or not, is decided here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from protocol import channels, errors
 from protocol.channels import CONNECT, DISCONNECT, HANDSHAKE, SUBSCRIBE, UNSUBSCRIBE
@@ -22,6 +27,8 @@ from protocol.commands import (
     Subscribe,
     Unsubscribe,
 )
+from protocol.connection_types import BROKER_CONNECTION_TYPES, ConnectionType
+from protocol.messages import BAYEUX_VERSION
 
 __all__ = [
     "BAYEUX_VERSION",
@@ -30,18 +37,10 @@ __all__ = [
     "Facts",
     "Policy",
     "handle",
+    "refuse",
     "unavailable",
 ]
 
-BAYEUX_VERSION = "1.0"
-BROKER_CONNECTION_TYPES = (
-    "long-polling",
-    "cross-origin-long-polling",
-    "callback-polling",
-    "websocket",
-    "eventsource",
-    "in-process",
-)
 DELIVERY_STRIPPED_FIELDS = ("clientId", "advice", "successful", "error")
 """Removed from delivered copies: faye removes only ``clientId`` (§5.9 item 6)."""
 
@@ -54,6 +53,8 @@ class Policy:
     interval_ms: int = 0
     max_channel_length: int = 1024
     max_subscriptions: int = 1000
+    max_message_bytes: int = 262_144
+    """Largest published message, as delivered (encoded JSON); faye has no limit."""
     strip_delivery_fields: bool = True
     answer_first_connect: bool = True
 
@@ -94,7 +95,7 @@ def _fail(reply: Message, error: str) -> None:
 
 
 def _success_advice(policy: Policy, connection_type: object) -> Message:
-    if connection_type == "eventsource":
+    if connection_type == ConnectionType.EVENTSOURCE:
         return {"reconnect": "retry", "interval": policy.timeout_ms, "timeout": 0}
     return {"reconnect": "retry", "interval": policy.interval_ms, "timeout": policy.timeout_ms}
 
@@ -131,7 +132,7 @@ def _handshake(message: Message, facts: Facts, policy: Policy) -> Decision:
 
 
 def _hold_ms(message: Message, facts: Facts, policy: Policy) -> int:
-    if message.get("connectionType") == "eventsource":
+    if message.get("connectionType") == ConnectionType.EVENTSOURCE:
         return 0
     if facts.first_connect and policy.answer_first_connect:
         return 0
@@ -228,7 +229,7 @@ def _delivered_copy(message: Message, policy: Policy) -> Message:
     return {key: value for key, value in message.items() if key not in stripped}
 
 
-def _publish(message: Message, policy: Policy) -> Decision:
+def _publish(message: Message, facts: Facts, policy: Policy) -> Decision:
     reply = _base_reply(message)
     channel = message.get("channel")
     if isinstance(channel, str) and len(channel) > policy.max_channel_length:
@@ -240,8 +241,38 @@ def _publish(message: Message, policy: Policy) -> Decision:
     if not reply["successful"]:
         return Decision(reply)
     assert isinstance(channel, str)
-    publish = Publish(channel, _delivered_copy(message, policy), message.get("clientId"))
-    return Decision(reply, (publish,))
+    delivered = _delivered_copy(message, policy)
+    # encoded once here, and these bytes go to every recipient (docs/architecture.md, fan-out)
+    encoded = orjson.dumps(delivered)
+    if len(encoded) > policy.max_message_bytes:
+        _fail(reply, errors.message_too_large(channel))
+        return Decision(reply)
+    return Decision(reply, (Publish(channel, delivered, encoded, message.get("clientId")),))
+
+
+def _forbidden_meta(message: Message, facts: Facts, policy: Policy) -> Decision:
+    reply = _base_reply(message)
+    _fail(reply, errors.channel_forbidden(message.get("channel")))
+    return Decision(reply)
+
+
+def _subscribe(message: Message, facts: Facts, policy: Policy) -> Decision:
+    return _subscription(message, subscribe=True, facts=facts, policy=policy)
+
+
+def _unsubscribe(message: Message, facts: Facts, policy: Policy) -> Decision:
+    return _subscription(message, subscribe=False, facts=facts, policy=policy)
+
+
+_Handler = Callable[[Message, Facts, Policy], Decision]
+
+_META_HANDLERS: dict[str, _Handler] = {
+    HANDSHAKE: _handshake,
+    CONNECT: _connect,
+    SUBSCRIBE: _subscribe,
+    UNSUBSCRIBE: _unsubscribe,
+    DISCONNECT: lambda message, facts, policy: _disconnect(message, facts),
+}
 
 
 def handle(message: Message, facts: Facts, policy: Policy) -> Decision:
@@ -255,22 +286,28 @@ def handle(message: Message, facts: Facts, policy: Policy) -> Decision:
     """
     channel = message.get("channel")
     if channels.is_meta(channel):
-        if channel == HANDSHAKE:
-            decision = _handshake(message, facts, policy)
-        elif channel == CONNECT:
-            decision = _connect(message, facts, policy)
-        elif channel == SUBSCRIBE:
-            decision = _subscription(message, subscribe=True, facts=facts, policy=policy)
-        elif channel == UNSUBSCRIBE:
-            decision = _subscription(message, subscribe=False, facts=facts, policy=policy)
-        elif channel == DISCONNECT:
-            decision = _disconnect(message, facts)
-        else:
-            reply = _base_reply(message)
-            _fail(reply, errors.channel_forbidden(channel))
-            return Decision(reply)
-        return decision
-    return _publish(message, policy)
+        return _META_HANDLERS.get(channel, _forbidden_meta)(message, facts, policy)
+    return _publish(message, facts, policy)
+
+
+def refuse(decision: Decision, at: int, error: str) -> Decision:
+    """The decision with its command ``at`` (and those after it) refused with ``error``.
+
+    The broker's authorization point calls this when it denies a command. The reply becomes a
+    failure carrying ``error``; the commands before ``at`` still apply, as a subscribe to a list
+    keeps the channels before the one that failed (faye §2.4). A refused handshake creates no
+    client and advises ``reconnect: "none"``, so that clients stop instead of handshaking in a
+    loop (faye#542); a refused connect advises a new handshake.
+    """
+    assert decision.reply is not None, "only a decision with a reply can be refused"
+    reply = dict(decision.reply)
+    reply["error"] = error
+    reply["successful"] = False
+    refused = decision.commands[at]
+    if isinstance(refused, CreateClient):
+        reply.pop("clientId", None)
+        reply["advice"] = {"reconnect": "none"}
+    return Decision(reply, decision.commands[:at])
 
 
 def unavailable(message: Message, policy: Policy) -> Message:

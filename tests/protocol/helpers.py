@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from protocol.commands import Message
+import orjson
+
+from protocol.commands import Message, Publish
 from protocol.server import Facts, Policy
 
 CLIENT = "u38mqgjpv9xlp25dk8iipzovt224rdq"
@@ -30,7 +32,13 @@ FAYE_CONNECTION_TYPES = [
     "eventsource",
     "in-process",
 ]
-"""faye ``CONNECTION_TYPES`` in order (faye-protocol.md §0.2)."""
+"""faye ``CONNECTION_TYPES`` in order (docs/protocol.md §0.2): the tests' one copy of the expected
+list, which ``test_s0_2_constants`` checks the broker's against."""
+
+
+def published(channel: str, message: Message, publisher: object = None) -> Publish:
+    """The publish command a handler decides for ``message``: with its JSON, encoded once."""
+    return Publish(channel, message, orjson.dumps(message), publisher)
 
 
 def handshake(**fields: object) -> Message:

@@ -7,7 +7,7 @@ import pytest
 
 from protocol.commands import Message, Publish
 from protocol.server import DELIVERY_STRIPPED_FIELDS, Facts, Policy, handle
-from tests.protocol.helpers import CLIENT, KNOWN, LOCAL, POLICY, UNKNOWN, without
+from tests.protocol.helpers import CLIENT, KNOWN, LOCAL, POLICY, UNKNOWN, published, without
 
 FAYE = Policy(strip_delivery_fields=False)
 DATA_MISSING = "402:data:Missing required parameter"
@@ -22,7 +22,7 @@ def publish(**fields: object) -> Message:
 def test_c44_publish_reply_has_no_data() -> None:
     decision = handle(publish(id="p1"), UNKNOWN, POLICY)
     assert decision.reply == {"id": "p1", "channel": "/foo", "successful": True}
-    assert decision.commands == (Publish("/foo", {"channel": "/foo", "data": {"x": 1}, "id": "p1"}, None),)
+    assert decision.commands == (published("/foo", {"channel": "/foo", "data": {"x": 1}, "id": "p1"}, None),)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_c60_publish_to_service_channel_succeeds(channel: str, facts: Facts) -> 
     decision = handle(publish(channel=channel), facts, POLICY)
     assert decision.reply is not None
     assert decision.reply["successful"] is True
-    assert decision.commands == (Publish(channel, {"channel": channel, "data": {"x": 1}}, None),)
+    assert decision.commands == (published(channel, {"channel": channel, "data": {"x": 1}}, None),)
 
 
 VERBATIM = publish(
@@ -210,7 +210,7 @@ VERBATIM = publish(
 def test_c54_c61_delivered_copy(policy: Policy, delivered: Message) -> None:
     decision = handle(VERBATIM, KNOWN, policy)
     assert decision.reply == {"id": "p1", "clientId": CLIENT, "channel": "/foo", "successful": True}
-    assert decision.commands == (Publish("/foo", delivered, CLIENT),)
+    assert decision.commands == (published("/foo", delivered, CLIENT),)
 
 
 def test_s5_9_stripped_fields() -> None:

@@ -8,7 +8,7 @@ import pytest
 import protocol
 from protocol.commands import Decision, Message, Publish
 from protocol.server import Facts, handle
-from tests.protocol.helpers import CLIENT, KNOWN, NEW_ID, POLICY, UNKNOWN, connect, handshake
+from tests.protocol.helpers import CLIENT, KNOWN, NEW_ID, POLICY, UNKNOWN, connect, handshake, published
 
 SESSION = Facts(client_exists=True, new_client_id=NEW_ID)
 
@@ -104,7 +104,7 @@ def test_c69_s2_7_unknown_meta_channel(message: Message, reply: Message) -> None
 def test_s2_1_extension_error_that_is_falsy_does_not_block() -> None:
     decision = handle({"channel": "/foo", "data": 1, "error": ""}, UNKNOWN, POLICY)
     assert decision.reply == {"channel": "/foo", "successful": True}
-    assert decision.commands == (Publish("/foo", {"channel": "/foo", "data": 1}, None),)
+    assert decision.commands == (published("/foo", {"channel": "/foo", "data": 1}, None),)
 
 
 def test_design_package_exports() -> None:
@@ -118,7 +118,7 @@ def test_design_decision_defaults_to_no_commands() -> None:
 
 
 def test_design_commands_are_frozen() -> None:
-    command = Publish("/foo", {"channel": "/foo", "data": 1})
+    command = Publish("/foo", {"channel": "/foo", "data": 1}, b'{"channel":"/foo","data":1}')
     assert command.publisher is None
     with pytest.raises(AttributeError):
         command.channel = "/bar"  # type: ignore[misc]
