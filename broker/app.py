@@ -76,7 +76,7 @@ def create_app(
         if isinstance(store, str):
             store = store_from_url(store, data_dir=data_dir)
         api = ResourceAPI(broker, store or _default_store(broker), access=access, prefix=API_PREFIX)
-        broker.add_extension(ResourceChannelGuard())
+        broker.add_authorizer(ResourceChannelGuard())
         routes.append(PrefixRoute(API_PREFIX, api))
     elif store is not None or access is not None:
         raise TypeError("store and access configure the REST resources; they need resources=True")

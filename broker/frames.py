@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["text_frame"]
+__all__ = ["SEND_FRAME_NOWAIT", "text_frame"]
+
+SEND_FRAME_NOWAIT = "bayeux.send_frame_nowait"
+"""The ASGI scope extension under which a server offers a synchronous frame write
+(``broker.transports.uvicorn_ws`` does, under the CLI); absent elsewhere, where plain ASGI is used."""
 
 
 def text_frame(payload: bytes) -> bytes:

@@ -1,166 +1,98 @@
-"""The server-side client (faye ``bayeux.getClient()``, faye-protocol.md §7.2).
+"""The server-side client (faye ``bayeux.getClient()``, docs/protocol.md §7.2) on an in-process transport.
 
-It speaks the same protocol messages as any client, through ``Broker.process`` with the
-``in-process`` transport, so server extensions see its messages (with ``context.local``
-True, faye's ``request === null``). Being local it may subscribe to ``/meta/**`` and
-``/service/**``, which is how server-side handlers receive ``/service/*`` requests.
+``broker.client()`` is the bundled Python client (:class:`clients.Client`), driven by the same
+``protocol.client.ClientSession`` as every remote client, with a transport that hands its
+batches to :meth:`Broker.process <broker.server.Broker.process>` instead of a socket. So it
+handshakes, reconnects after advice, handshakes again and subscribes again after its session is
+lost (``401``), exactly as a remote client would. Server extensions see its messages with
+``context.local`` True (faye's ``request === null``), and being local it may subscribe to
+``/meta/**`` and ``/service/**``, which is how server-side handlers receive ``/service/*``
+requests. Deliveries and late connect replies reach it through an in-process push sink.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
-import itertools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from broker.connections import PushSink
-from broker.delivery import Delivery
-from broker.extensions import Context, run_pipeline
-from protocol import channels
+import orjson
+
+from broker.extensions import Context
+from broker.request_state import RequestState
+from broker.sinks import PushSink
+from clients.client import Client
+from clients.transports import Receiver, Transport, TransportHooks
 from protocol.commands import Message
-from protocol.errors import parse_error
+from protocol.connection_types import ConnectionType
 
 if TYPE_CHECKING:
     from broker.server import Broker
 
-__all__ = ["BayeuxError", "LocalClient", "Subscriber"]
+__all__ = ["InProcessConnector", "InProcessSink", "InProcessTransport", "server_side_client"]
 
 log = logging.getLogger(__name__)
 
-Subscriber = Callable[[Message], object | Awaitable[object]]
-"""Called with each delivered message (a dict with ``channel``, ``data`` and any ``ext``)."""
+LOCAL_CONTEXT = Context(transport=ConnectionType.IN_PROCESS, local=True)
 
 
-class BayeuxError(Exception):
-    """The broker refused a request; ``error`` is the Bayeux error string (``403:/x:Forbidden channel``)."""
+class InProcessSink(PushSink):
+    """Hands what the broker writes (deliveries, a held connect's reply) to the client, decoded."""
 
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
-        self.code, self.args_list, self.reason = parse_error(error)
+    __slots__ = ("_receive",)
+    transport = ConnectionType.IN_PROCESS
+    replies_later = True
 
+    def __init__(self, receive: Receiver) -> None:
+        super().__init__(LOCAL_CONTEXT)
+        self._receive = receive
 
-class _LocalSink(PushSink):
-    def __init__(self, client: LocalClient) -> None:
-        super().__init__()
-        self.client = client
-
-    async def write(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            await self.client._dispatch(delivery)
+    async def write(self, payload: bytes) -> None:
+        await self._receive(orjson.loads(payload))
 
 
-class LocalClient:
-    """In-process publish and subscribe from Python; obtained with ``broker.client()``."""
+class InProcessTransport:
+    """``in-process``: each batch goes through ``Broker.process``; replies come back decoded."""
+
+    connection_type = ConnectionType.IN_PROCESS.value
+
+    def __init__(self, broker: Broker, hooks: TransportHooks) -> None:
+        self._broker = broker
+        self._hooks = hooks
+        self.sink = InProcessSink(hooks.on_receive)
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def send(self, messages: list[Message]) -> None:
+        broker = self._broker
+        try:
+            replies = await broker.process(messages, RequestState(LOCAL_CONTEXT, self.sink))
+            payload = await broker.encode(replies, LOCAL_CONTEXT)
+        except Exception:
+            # an extension raised, or the broker is closing: the session retries after a backoff
+            log.exception("the server-side client's batch failed")
+            self._hooks.on_failed(messages)
+            return
+        if replies:
+            await self._hooks.on_receive(orjson.loads(payload))
+
+    async def close(self) -> None:
+        await self._broker.close_stream(self.sink)
+
+
+class InProcessConnector:
+    """The server-side client's only transport, which also carries its handshake."""
+
+    handshake_type: str = ConnectionType.IN_PROCESS.value
+    connection_types: tuple[str, ...] = (ConnectionType.IN_PROCESS.value,)
 
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
-        self._sink = _LocalSink(self)
-        self._context = Context(transport="in-process", local=True, socket=self._sink)
-        self._ids = itertools.count(1)
-        self._subscribers: dict[str, list[Subscriber]] = {}
-        self._client_id: str | None = None
-        self._connect_task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
 
-    @property
-    def client_id(self) -> str | None:
-        return self._client_id
+    def transport(self, connection_type: str, hooks: TransportHooks) -> Transport:
+        return InProcessTransport(self._broker, hooks)
 
-    async def _send(self, message: Message) -> Message:
-        message.setdefault("id", format(next(self._ids), "x"))
-        replies = await self._broker.process([message], self._context)
-        for reply in replies:
-            if isinstance(reply, dict) and reply.get("id") == message["id"]:
-                return reply
-        raise BayeuxError(f"407:{message.get('channel', '')}:Failed to publish")
 
-    async def _ensure_session(self) -> str:
-        async with self._lock:
-            if self._client_id is None:
-                reply = await self._send(
-                    {"channel": channels.HANDSHAKE, "version": "1.0", "supportedConnectionTypes": ["in-process"]}
-                )
-                if not reply.get("successful"):
-                    raise BayeuxError(str(reply.get("error", "")))
-                self._client_id = reply["clientId"]
-                for channel in list(self._subscribers):
-                    await self._send({"channel": channels.SUBSCRIBE, "clientId": self._client_id,
-                                      "subscription": channel})
-                if self._connect_task is None or self._connect_task.done():
-                    self._connect_task = asyncio.ensure_future(self._connect_loop())
-            return self._client_id
-
-    async def _connect_loop(self) -> None:
-        """Keep one connect outstanding, as every faye client does, so the session stays alive."""
-        while not self._broker.closing and self._client_id is not None:
-            reply = await self._send(
-                {"channel": channels.CONNECT, "clientId": self._client_id, "connectionType": "in-process"}
-            )
-            if not reply.get("successful"):
-                self._client_id = None
-                await self._ensure_session()
-                return
-
-    async def subscribe(self, channel: str, callback: Subscriber) -> None:
-        """Subscribe ``callback`` to a channel or pattern; raise :class:`BayeuxError` if refused."""
-        client_id = await self._ensure_session()
-        if channel not in self._subscribers:
-            reply = await self._send({"channel": channels.SUBSCRIBE, "clientId": client_id, "subscription": channel})
-            if not reply.get("successful"):
-                raise BayeuxError(str(reply.get("error", "")))
-            self._subscribers[channel] = []
-        self._subscribers[channel].append(callback)
-
-    async def unsubscribe(self, channel: str, callback: Subscriber | None = None) -> None:
-        """Remove one callback, or all of them; the channel is unsubscribed when none is left."""
-        callbacks = self._subscribers.get(channel)
-        if callbacks is None:
-            return
-        if callback is not None and callback in callbacks:
-            callbacks.remove(callback)
-        if callback is None or not callbacks:
-            del self._subscribers[channel]
-            client_id = await self._ensure_session()
-            await self._send({"channel": channels.UNSUBSCRIBE, "clientId": client_id, "subscription": channel})
-
-    async def publish(self, channel: str, data: Any, *, ext: Message | None = None) -> Message:
-        """Publish ``data``; return the broker's reply, or raise :class:`BayeuxError` if refused."""
-        client_id = await self._ensure_session()
-        message: Message = {"channel": channel, "data": data, "clientId": client_id}
-        if ext is not None:
-            message["ext"] = ext
-        reply = await self._send(message)
-        if not reply.get("successful"):
-            raise BayeuxError(str(reply.get("error", "")))
-        return reply
-
-    async def disconnect(self) -> None:
-        client_id, self._client_id = self._client_id, None
-        if client_id is not None:
-            await self._send({"channel": channels.DISCONNECT, "clientId": client_id})
-        if self._connect_task is not None:
-            self._connect_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connect_task
-        self._sink.stop()
-
-    async def _dispatch(self, delivery: Delivery) -> None:
-        message = delivery.copy_message()
-        outgoing = self._broker.outgoing_hooks
-        if outgoing:
-            changed = await run_pipeline(outgoing, message, self._context)
-            if changed is None:
-                return
-            message = changed
-        for key in channels.expand(delivery.channel):
-            for callback in tuple(self._subscribers.get(key, ())):
-                try:
-                    result = callback(message)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("server-side subscriber of %s failed", key)
+def server_side_client(broker: Broker) -> Client:
+    """A :class:`clients.Client` on ``broker`` itself; it starts with its first subscribe or publish."""
+    return Client(connector=InProcessConnector(broker), timeout=broker.settings.timeout, retry=0.1, max_retry=2.0)

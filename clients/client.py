@@ -29,7 +29,7 @@ from clients.errors import (
     UnsubscribeError,
 )
 from clients.subscription import Callback, Message, Subscription
-from clients.transports import LongPolling, WebSocketTransport
+from clients.transports import Connector, NetworkConnector, Transport, TransportHooks
 from protocol import channels
 from protocol.client import (
     Abandon,
@@ -70,25 +70,34 @@ class Extension:
         return message
 
 
+def _network(url: str, headers: Mapping[str, str] | None) -> Connector:
+    return NetworkConnector(url, headers=headers)
+
+
 class Client:
     """A Bayeux client for faye-compatible servers; use ``async with Client(url) as client:``."""
 
-    def __init__(self, url: str, *, transports: Sequence[str] = ("websocket", "long-polling"),
+    def __init__(self, url: str | None = None, *, transports: Sequence[str] | None = None,
                  extensions: Iterable[object] = (), headers: Mapping[str, str] | None = None,
                  timeout: float = 60.0, retry: float = 1.0, max_retry: float = 30.0,
-                 max_pending: int = 10_000) -> None:
-        unknown = set(transports) - {"websocket", "long-polling"}
+                 max_pending: int = 10_000, connector: Connector | None = None) -> None:
+        if connector is None:
+            if url is None:
+                raise TypeError("a Client needs the broker's url (or a connector)")
+            connector = _network(url, headers)
+        transports = tuple(transports) if transports is not None else connector.connection_types
+        unknown = set(transports) - set(connector.connection_types)
         if unknown or not transports:
-            raise ValueError(f"transports must be 'websocket' and/or 'long-polling', not {sorted(unknown)}")
+            allowed = " and/or ".join(repr(t) for t in connector.connection_types)
+            raise ValueError(f"transports must be {allowed}, not {sorted(unknown)}")
         self.url = url
+        self._connector = connector
         self.session = ClientSession(options=ClientOptions(
             connection_types=tuple(transports), timeout=timeout, retry=retry, max_retry=max_retry))
         self._extensions: list[object] = list(extensions)
         self._max_pending = max_pending
-        self._headers = dict(headers or {})
-        self._http: LongPolling | None = None
-        self._ws: WebSocketTransport | None = None
-        self._active: LongPolling | WebSocketTransport | None = None
+        self._opened: dict[str, Transport] = {}
+        self._active: Transport | None = None
         self._outbox: asyncio.Queue[tuple[Raw, ...]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -129,19 +138,38 @@ class Client:
     async def connect(self) -> None:
         """Handshake and connect; return once the first session is up. While the broker cannot be
         reached this keeps retrying (wrap it in ``asyncio.timeout`` to give up); a refused
-        handshake raises :class:`HandshakeError`."""
-        loop = asyncio.get_running_loop()
-        if self._ready is None:
-            self._ready = loop.create_future()
-            self._http = LongPolling(self.url, on_receive=self._received, on_failed=self._failed,
-                                     request_timeout=lambda: self.session.request_timeout, headers=self._headers)
-            self._writer = asyncio.ensure_future(self._write())
-            self._apply(self.session.start(loop.time()))
+        handshake raises :class:`HandshakeError`.
+
+        Calling it is optional: as faye's client does, the first ``subscribe`` or ``publish``
+        starts the session too."""
+        ready = self._start()
         try:
-            await asyncio.shield(self._ready)
+            await asyncio.shield(ready)
         except HandshakeError:
             await self.close()
             raise
+
+    def _start(self) -> asyncio.Future[None]:
+        """Start the session once: the handshake transport, the writer, the first handshake."""
+        if self._ready is None:
+            loop = asyncio.get_running_loop()
+            self._ready = loop.create_future()
+            # a refused first handshake is raised by connect(); without a caller it is only logged
+            self._ready.add_done_callback(lambda ready: ready.cancelled() or ready.exception())
+            self._transport(self._connector.handshake_type)
+            self._writer = asyncio.ensure_future(self._write())
+            self._apply(self.session.start(loop.time()))
+        return self._ready
+
+    def _hooks(self) -> TransportHooks:
+        return TransportHooks(on_receive=self._received, on_failed=self._failed,
+                              request_timeout=lambda: self.session.request_timeout)
+
+    def _transport(self, connection_type: str) -> Transport:
+        transport = self._opened.get(connection_type)
+        if transport is None:
+            transport = self._opened[connection_type] = self._connector.transport(connection_type, self._hooks())
+        return transport
 
     async def __aenter__(self) -> Client:
         try:
@@ -174,9 +202,8 @@ class Client:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for transport in (self._ws, self._http):
-            if transport is not None:
-                await transport.close()
+        for transport in self._opened.values():
+            await transport.close()
         self._end_subscriptions(ClientClosed("the client is disconnected"))
 
     # -- requests --------------------------------------------------------------------------
@@ -188,6 +215,7 @@ class Client:
         ``async for message in client.subscribe(channel)`` iterates over deliveries. The channel is
         subscribed again after every re-handshake.
         """
+        self._start()
         subscription = Subscription(self, channel, callback, max_pending=self._max_pending)
         self._subscriptions.setdefault(channel, []).append(subscription)
         future = self._request(*self.session.subscribe(channel, self._now()), SubscribeError)
@@ -214,6 +242,7 @@ class Client:
         While the client is reconnecting the message waits and is sent once the connection is back.
         Raises :class:`PublishError` (with the Bayeux ``code``) when the server refuses it.
         """
+        self._start()
         return await self._request(*self.session.publish(channel, data, self._now(), ext=ext), PublishError)
 
     # -- performing the session's actions -------------------------------------------------
@@ -315,25 +344,18 @@ class Client:
     # -- transports ------------------------------------------------------------------------
 
     async def _select(self, candidates: tuple[str, ...]) -> None:
-        """faye ``Transport.get``: the first candidate that opens; long-polling always does."""
+        """faye ``Transport.get``: the first candidate that opens; the handshake's transport always does."""
+        fallback = self._connector.handshake_type
+        self._active = self._transport(fallback)
         for connection_type in candidates:
-            if connection_type == "long-polling":
-                self._active = self._http
-                break
-            if self._ws is None:
-                self._ws = WebSocketTransport(self.url, on_receive=self._received, on_failed=self._failed,
-                                              request_timeout=lambda: self.session.request_timeout,
-                                              headers=self._headers)
+            transport = self._transport(connection_type)
             try:
-                await self._ws.open()
+                await transport.open()
             except ClientError as exc:
-                log.info("websocket unavailable, falling back: %s", exc)
+                log.info("%s unavailable, falling back: %s", connection_type, exc)
                 continue
-            self._active = self._ws
+            self._active = transport
             break
-        else:
-            self._active = self._http
-        assert self._active is not None
         self._apply(self.session.transport_selected(self._active.connection_type, self._now()))
 
     async def _write(self) -> None:
@@ -347,8 +369,8 @@ class Client:
                 continue
             self._count(messages)
             handshake = messages[0].get("channel") == channels.HANDSHAKE
-            transport = self._http if handshake or self._active is None else self._active
-            assert transport is not None
+            active = self._active
+            transport = self._transport(self._connector.handshake_type) if handshake or active is None else active
             await transport.send(messages)
 
     def _count(self, messages: list[Raw]) -> None:

@@ -15,9 +15,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from protocol.errors import parse_error
+from protocol import errors as protocol_errors
 
 __all__ = [
     "BayeuxError",
@@ -35,19 +33,9 @@ class ClientError(Exception):
     """Root of every exception the ``clients`` package raises."""
 
 
-class BayeuxError(ClientError):
-    """The server answered ``successful: false``.
-
-    ``error`` is the whole Bayeux error string; ``code`` (e.g. 403, or None when the string does
-    not follow faye's grammar), ``params`` and ``reason`` are its parts, as faye's
-    ``Error.parse`` splits them; ``reply`` is the server's whole reply.
-    """
-
-    def __init__(self, reply: dict[str, Any]) -> None:
-        self.reply = reply
-        self.error = str(reply.get("error", ""))
-        self.code, self.params, self.reason = parse_error(self.error)
-        super().__init__(self.error or "refused by the server")
+class BayeuxError(ClientError, protocol_errors.BayeuxError):
+    """The server answered ``successful: false`` (:class:`protocol.errors.BayeuxError`: ``error``,
+    ``code``, ``params``, ``reason``, ``reply``)."""
 
 
 class HandshakeError(BayeuxError):

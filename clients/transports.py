@@ -1,8 +1,11 @@
 """Client transports: ``long-polling`` (JSON POST, httpx) and ``websocket`` (websockets).
 
-A transport only moves message batches. What it receives goes to ``on_receive``; a batch it could
-not deliver, or whose replies never came, goes to ``on_failed`` (the state machine then retries
-after a backoff). httpx, websockets, socket and JSON errors stop here (design rule 4).
+Every transport has the shape of :class:`Transport`, and a :class:`Connector` opens them by
+connection type: :class:`NetworkConnector` for a broker at a URL, and the broker's in-process
+connector for the server-side client (``broker.local``). A transport only moves message batches.
+What it receives goes to ``on_receive``; a batch it could not deliver, or whose replies never
+came, goes to ``on_failed`` (the state machine then retries after a backoff). httpx, websockets,
+socket and JSON errors stop here.
 
 * long-polling (faye-protocol.md §4.2, §9.6): each batch is one ``POST`` with
   ``Content-Type: application/json``; the reply body is a JSON array. Batches are posted
@@ -18,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -28,7 +32,17 @@ from websockets.asyncio.client import connect as ws_connect
 
 from clients.errors import TransportError
 
-__all__ = ["LongPolling", "Receiver", "WebSocketTransport", "decode_replies", "websocket_url"]
+__all__ = [
+    "Connector",
+    "LongPolling",
+    "NetworkConnector",
+    "Receiver",
+    "Transport",
+    "TransportHooks",
+    "WebSocketTransport",
+    "decode_replies",
+    "websocket_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +52,65 @@ Failed = Callable[[list[Message]], None]
 
 WS_MAX_SIZE = 16 * 1024 * 1024
 """Largest frame accepted from the server."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransportHooks:
+    """What a transport reports to its client."""
+
+    on_receive: Receiver
+    """Messages arrived (replies and deliveries, in the order received)."""
+    on_failed: Failed
+    """These sent messages got no reply and never will (the client retries them)."""
+    request_timeout: Callable[[], float]
+    """How long a reply may take now (it follows the advised connect timeout)."""
+
+
+class Transport(Protocol):
+    """Moves message batches between a client and a broker."""
+
+    connection_type: str
+
+    async def open(self) -> None:
+        """Be ready to send; raise :class:`TransportError` when this transport cannot be used."""
+
+    async def send(self, messages: list[Message]) -> None:
+        """Send one batch; replies come through ``on_receive``, a failure through ``on_failed``."""
+
+    async def close(self) -> None:
+        """Stop; no callback is made afterwards."""
+
+
+class Connector(Protocol):
+    """Opens a client's transports by connection type."""
+
+    handshake_type: str
+    """The connection type that carries the handshake, and the fallback that always opens."""
+    connection_types: tuple[str, ...]
+    """Every connection type it can open."""
+
+    def transport(self, connection_type: str, hooks: TransportHooks) -> Transport: ...
+
+
+class NetworkConnector:
+    """Transports to a broker at ``url``: long-polling (which carries the handshake, as faye's
+    client does) and WebSocket."""
+
+    handshake_type: str = "long-polling"
+    connection_types: tuple[str, ...] = ("websocket", "long-polling")
+
+    def __init__(self, url: str, *, headers: Mapping[str, str] | None = None) -> None:
+        self.url = url
+        self.headers = dict(headers or {})
+
+    def transport(self, connection_type: str, hooks: TransportHooks) -> Transport:
+        options: dict[str, Any] = {"on_receive": hooks.on_receive, "on_failed": hooks.on_failed,
+                                   "request_timeout": hooks.request_timeout, "headers": self.headers}
+        if connection_type == "websocket":
+            return WebSocketTransport(self.url, **options)
+        if connection_type == "long-polling":
+            return LongPolling(self.url, **options)
+        raise ValueError(f"no {connection_type!r} transport to {self.url}")
 
 
 def decode_replies(body: bytes | str) -> list[Message]:
@@ -75,6 +148,9 @@ class LongPolling:
         self._request_timeout = request_timeout
         self._http = httpx.AsyncClient(headers={"Content-Type": "application/json", **(headers or {})})
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        """Nothing to open: each batch is its own request."""
 
     async def send(self, messages: list[Message]) -> None:
         """Post ``messages`` in the background; the replies arrive through ``on_receive``."""
@@ -126,10 +202,6 @@ class WebSocketTransport:
         self._reader: asyncio.Task[None] | None = None
         self._unanswered: dict[str, Message] = {}
         self._closing: set[asyncio.Task[None]] = set()
-
-    @property
-    def is_open(self) -> bool:
-        return self._socket is not None
 
     async def open(self) -> None:
         """Open the socket if it is not open; raise :class:`TransportError` when it cannot be."""

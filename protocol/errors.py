@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum
+from typing import Any
 
 __all__ = [
+    "BayeuxError",
     "ErrorCode",
     "bad_request",
     "channel_forbidden",
     "channel_invalid",
     "client_unknown",
     "conntype_mismatch",
+    "denied",
     "format_error",
     "js_string",
     "message_too_large",
@@ -95,6 +98,11 @@ def channel_invalid(channel: object) -> str:
     return format_error(ErrorCode.CHANNEL_INVALID, [channel], "Invalid channel")
 
 
+def denied(channel: object, reason: str) -> str:
+    """An authorizer refused: ``403:<channel>:<reason>`` (a handshake has no channel: ``403::<reason>``)."""
+    return format_error(ErrorCode.CHANNEL_FORBIDDEN, [channel], reason)
+
+
 def subscription_limit(channel: object) -> str:
     """Our limit on subscriptions per client (faye has none)."""
     return format_error(ErrorCode.CHANNEL_FORBIDDEN, [channel], "Too many subscriptions")
@@ -120,3 +128,20 @@ def parse_error(error: object) -> tuple[int | None, list[str], str]:
         code, args, message = error.split(":")
         return int(code), args.split(",") if args else [], message
     return None, [], js_string(error)
+
+
+class BayeuxError(Exception):
+    """A request was refused: the reply said ``successful: false``.
+
+    The one Bayeux error class: the client package's exceptions for refused requests derive
+    from it (``clients.errors``), and so do those the server-side client raises. ``error`` is the
+    whole error string; ``code`` (e.g. 403, or None when the string does not follow faye's
+    grammar), ``params`` and ``reason`` are its parts, as faye's ``Error.parse`` splits them;
+    ``reply`` is the whole reply.
+    """
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+        self.error = str(reply.get("error", ""))
+        self.code, self.params, self.reason = parse_error(self.error)
+        super().__init__(self.error or "refused by the server")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from broker.engines.base import Engine, EngineHooks, EngineUnavailable
+from broker.engines.base import Engine, EngineStatistics, EngineUnavailable, Recipients
 from broker.engines.memory import MemoryEngine
+from broker.redis_client import REDIS_SCHEMES, parse_redis_url
 
-__all__ = ["Engine", "EngineHooks", "EngineUnavailable", "MemoryEngine", "engine_from_url"]
+__all__ = ["Engine", "EngineStatistics", "EngineUnavailable", "MemoryEngine", "Recipients", "engine_from_url"]
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def engine_from_url(url: str) -> Engine:
@@ -17,14 +17,9 @@ def engine_from_url(url: str) -> Engine:
     """
     if url in ("memory", "memory://"):
         return MemoryEngine()
-    if url.startswith(_REDIS_SCHEMES):
-        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
+    if url.startswith(REDIS_SCHEMES):
         from broker.engines.redis import RedisEngine
 
-        parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
-        namespace = query.pop("namespace", "bayeux")
-        clean = urlunsplit(parts._replace(query=urlencode(query)))
-        return RedisEngine(clean, namespace=namespace)
+        target = parse_redis_url(url)
+        return RedisEngine(target.url, namespace=target.namespace)
     raise ValueError(f"unknown engine {url!r}: expected 'memory' or a redis:// URL")

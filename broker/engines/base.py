@@ -1,69 +1,127 @@
-"""The engine interface (faye ``site/src/pages/node/engines.haml``, faye-protocol.md §5.5).
+"""The engine interface (faye ``site/src/pages/node/engines.haml``, docs/protocol.md §5.5).
 
-Every engine passes the one contract suite in ``tests/engines``. An engine never delivers
-to sockets itself: it queues, and tells the broker through :class:`EngineHooks` that a
-client has something queued (``wake``) or is gone (``closed``).
+An engine holds clients, subscriptions and per-client queues. It is given, once, before it
+starts (:meth:`Engine.bind`), the two things it calls: the broker's :class:`Recipients` (the
+connection registry: "these clients have something for you", "this client is gone") and an
+:class:`EventSink` for monitoring events. It never reaches any other part of the broker, and
+nothing but the :class:`~broker.server.Broker` and the registry's queue source calls it.
+
+Two ways a published message reaches a recipient:
+
+- **pushed**: an engine that holds queues in this process offers the delivery to every recipient
+  whose queue is empty with :meth:`Recipients.push_many`; the registry writes it to their
+  sockets at once and returns the clients it could not take, which the engine queues;
+- **queued**: the engine queues it and calls :meth:`Recipients.wake` (or ``wake_many`` for one
+  fan-out's recipients); the registry then takes the queue (:meth:`Engine.take_queue`) and
+  writes it. Engines that store queues elsewhere (Redis) only do this.
+
+Every engine passes the contract suite in ``broker.testing.engines``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 from broker.delivery import Delivery
+from broker.errors import EngineUnavailable
+from broker.events import EventSink, MonitorEvent
 
-__all__ = ["Engine", "EngineHooks", "EngineUnavailable"]
-
-
-def _ignore(*_args: object) -> None:
-    return None
+__all__ = ["Engine", "EngineStatistics", "EngineUnavailable", "Recipients"]
 
 
-def _refuse_all(client_ids: Iterable[str], _delivery: Delivery) -> list[str]:
-    return list(client_ids)
+class Recipients(Protocol):
+    """What an engine calls on the broker: implemented by the connection registry."""
+
+    def push_many(self, client_ids: Collection[str], delivery: Delivery) -> list[str]:
+        """Offer ``delivery`` to these clients (their queues are empty) for writing now; return those that
+        did not take it, for the engine to queue."""
+
+    def wake(self, client_id: str) -> None:
+        """The client has queued messages (faye ``emptyQueue`` trigger)."""
+
+    def wake_many(self, client_ids: list[str]) -> None:
+        """These clients have queued messages (one fan-out's wake-up)."""
+
+    def client_destroyed(self, client_id: str) -> None:
+        """The client was destroyed: answer its pending connect, unbind its socket (faye ``close``)."""
+
+    def resync(self) -> None:
+        """Wake every client this process holds (after wake-ups may have been missed)."""
 
 
-class EngineUnavailable(Exception):
-    """The engine's backing store cannot be reached (Redis errors are mapped to this)."""
+class _Unbound:
+    """The recipients of an engine that is not bound to a broker: nothing is pushed or woken."""
+
+    def push_many(self, client_ids: Collection[str], delivery: Delivery) -> list[str]:
+        return list(client_ids)
+
+    def wake(self, client_id: str) -> None:
+        return None
+
+    def wake_many(self, client_ids: list[str]) -> None:
+        return None
+
+    def client_destroyed(self, client_id: str) -> None:
+        return None
+
+    def resync(self) -> None:
+        return None
 
 
-@dataclass(frozen=True, kw_only=True)
-class EngineHooks:
-    """Callbacks the broker gives an engine."""
+class _NoEvents:
+    def emit(self, event: MonitorEvent, *args: object) -> None:
+        return None
 
-    push_many: Callable[[Iterable[str], Delivery], list[str]] = _refuse_all
-    """Offer a delivery to these clients for immediate writing; returns those that did not take it.
 
-    Only for clients whose queue is empty, so that order is kept: the engine queues the
-    delivery for the returned clients. In-process engines use it for the fan-out fast path;
-    engines that queue elsewhere need not call it.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineStatistics:
+    """What this process asked of its engine since it started; the same meaning on every engine.
+
+    Every field is a monotonic count (a Prometheus counter). They count this process's own
+    operations, so the sums over the processes of a Redis cluster are the cluster's totals.
     """
-    wake: Callable[[str], None] = _ignore
-    """Client ``id`` has queued messages (faye ``emptyQueue`` trigger)."""
-    wake_many: Callable[[list[str]], None] | None = None
-    """These clients have queued messages (one fan-out's wake-up); None: call ``wake`` for each."""
-    closed: Callable[[str], None] = _ignore
-    """Client ``id`` was destroyed; release its connection (faye ``close`` event)."""
-    emit: Callable[..., None] = _ignore
-    """Monitoring event: ``emit(name, *args)`` (faye-protocol.md §7.1)."""
-    resync: Callable[[], None] = _ignore
-    """Wake every client this process holds (after wake-ups may have been missed)."""
+
+    clients_created: int
+    """Handshakes that created a session."""
+    clients_destroyed: int
+    """Sessions destroyed, for any reason (disconnect, reaped, overflowed)."""
+    clients_reaped: int
+    """Of those, destroyed because they stopped connecting for ``client_ttl`` (faye's reaping)."""
+    clients_overflowed: int
+    """Of those, destroyed because their queue passed ``max_queue`` (a slow consumer)."""
+    subscriptions_added: int
+    subscriptions_removed: int
+    """Removed by an unsubscribe or with their destroyed client."""
+    messages_published: int
+    """Publishes routed, whether or not anyone was subscribed."""
+    deliveries: int
+    """Copies handed to recipients: written at once or queued (a recipient whose queue overflowed
+    gets none)."""
+    deliveries_queued: int
+    """Of those, the copies queued rather than written at once."""
+    errors: int
+    """Calls that failed because the backing store could not be reached (always 0 in memory)."""
 
 
 class Engine(ABC):
     """Clients, subscriptions and queues. Methods are coroutines so that Redis fits."""
 
-    hooks: EngineHooks = EngineHooks()
+    recipients: Recipients = _Unbound()
+    events: EventSink = _NoEvents()
     client_ttl: float = 120.0
     max_queue: int = 10_000
 
-    def bind(self, hooks: EngineHooks, *, client_ttl: float, max_queue: int) -> None:
-        """Called once by the broker before :meth:`start`.
+    def bind(self, recipients: Recipients, *, events: EventSink, client_ttl: float, max_queue: int) -> None:
+        """Called once by the broker, before :meth:`start`.
 
-        ``client_ttl`` is how long a client lives without a ping (faye: 2 x timeout).
+        ``client_ttl`` is how long a client lives without a ping (faye: 2 x timeout);
+        ``max_queue`` the most messages queued for one client before it is destroyed.
         """
-        self.hooks = hooks
+        self.recipients = recipients
+        self.events = events
         self.client_ttl = client_ttl
         self.max_queue = max_queue
 
@@ -72,6 +130,11 @@ class Engine(ABC):
 
     async def close(self) -> None:
         """Cancel timers and close connections (faye ``engine.disconnect``)."""
+
+    def shared_store_url(self) -> str | None:
+        """The URL of a store every process of this engine shares, for the REST resources' default
+        store (Redis: the same Redis); None for an engine confined to one process."""
+        return None
 
     @abstractmethod
     async def create_client(self, client_id: str) -> None:
@@ -89,7 +152,8 @@ class Engine(ABC):
 
     @abstractmethod
     async def destroy_client(self, client_id: str) -> None:
-        """Emit ``unsubscribe`` per channel then ``disconnect``, delete state, call ``closed``."""
+        """Emit ``unsubscribe`` per channel then ``disconnect``, delete state, call
+        ``recipients.client_destroyed``."""
 
     @abstractmethod
     async def subscribe(self, client_id: str, channel: str) -> bool:
@@ -104,10 +168,11 @@ class Engine(ABC):
 
     @abstractmethod
     async def publish(self, delivery: Delivery, keys: tuple[str, ...], publisher: object) -> int:
-        """Queue ``delivery`` once for every client subscribed to any of ``keys``.
+        """Route ``delivery`` to every client subscribed to any of ``keys``, once each.
 
-        ``keys`` is the channel's expansion (``protocol.expand``). Emits ``publish`` and
-        calls ``wake`` for each recipient. Returns the number of recipients.
+        ``keys`` is the channel's expansion (``protocol.expand``). Emits ``publish``; pushes or
+        queues and wakes each recipient (module docstring). Returns the number of recipients
+        that got a copy.
         """
 
     @abstractmethod
@@ -122,6 +187,6 @@ class Engine(ABC):
     async def requeue(self, client_id: str, deliveries: list[Delivery]) -> None:
         """Put undelivered messages back at the head of the queue, if the client still exists."""
 
-    def statistics(self) -> dict[str, int]:
+    @abstractmethod
+    def statistics(self) -> EngineStatistics:
         """Counters for monitoring (trio's ``statistics()`` convention)."""
-        return {}

@@ -2,7 +2,7 @@
 
 Routing is by expansion: a publish looks up each key of ``protocol.expand(channel)``
 instead of scanning subscriptions. A delivery goes straight to a client's socket when the
-broker can write it now (``hooks.push_many``) and its queue is empty; otherwise it is queued.
+broker can write it now (``recipients.push_many``) and its queue is empty; otherwise it is queued.
 Queues are created on first use and bounded by ``max_queue``: a client whose queue
 overflows is destroyed (it re-handshakes, so the loss is visible). Clients that do not ping
 for ``client_ttl`` seconds are reaped by one periodic sweep (faye arms a timer per client).
@@ -15,10 +15,11 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from broker.delivery import Delivery
-from broker.engines.base import Engine
+from broker.engines.base import Engine, EngineStatistics
+from broker.events import MonitorEvent
 
 __all__ = ["MemoryEngine"]
 
@@ -33,7 +34,9 @@ class MemoryEngine(Engine):
         self._last_ping: dict[str, float] = {}
         self._overflowed: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self._stats = {"published": 0, "queued": 0, "reaped": 0, "overflowed": 0}
+        self._created = self._destroyed = self._reaped = self._overflows = 0
+        self._subscribed = self._unsubscribed = 0
+        self._published = self._deliveries = self._queued = 0
 
     async def start(self) -> None:
         if self._sweeper is None:
@@ -51,7 +54,8 @@ class MemoryEngine(Engine):
     async def create_client(self, client_id: str) -> None:
         self._clients[client_id] = set()
         self._last_ping[client_id] = asyncio.get_running_loop().time()
-        self.hooks.emit("handshake", client_id)
+        self._created += 1
+        self.events.emit(MonitorEvent.HANDSHAKE, client_id)
 
     async def client_exists(self, client_id: str) -> bool:
         return client_id in self._clients
@@ -68,7 +72,7 @@ class MemoryEngine(Engine):
             await asyncio.sleep(max(0.02, min(ttl / 8, 2.0)))
             deadline = loop.time() - ttl
             for client_id in [c for c, seen in self._last_ping.items() if seen <= deadline]:
-                self._stats["reaped"] += 1
+                self._reaped += 1
                 self._destroy(client_id)
 
     async def destroy_client(self, client_id: str) -> None:
@@ -79,12 +83,14 @@ class MemoryEngine(Engine):
         if channels is None:
             return
         self._last_ping.pop(client_id, None)
+        self._destroyed += 1
+        self._unsubscribed += len(channels)
         for channel in channels:
             self._remove_subscriber(channel, client_id)
-            self.hooks.emit("unsubscribe", client_id, channel)
+            self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel)
         self._queues.pop(client_id, None)
-        self.hooks.emit("disconnect", client_id)
-        self.hooks.closed(client_id)
+        self.events.emit(MonitorEvent.DISCONNECT, client_id)
+        self.recipients.client_destroyed(client_id)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -94,7 +100,8 @@ class MemoryEngine(Engine):
             return False
         channels.add(channel)
         self._subscribers.setdefault(channel, set()).add(client_id)
-        self.hooks.emit("subscribe", client_id, channel)
+        self._subscribed += 1
+        self.events.emit(MonitorEvent.SUBSCRIBE, client_id, channel)
         return True
 
     async def unsubscribe(self, client_id: str, channel: str) -> bool:
@@ -103,7 +110,8 @@ class MemoryEngine(Engine):
             return False
         channels.discard(channel)
         self._remove_subscriber(channel, client_id)
-        self.hooks.emit("unsubscribe", client_id, channel)
+        self._unsubscribed += 1
+        self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel)
         return True
 
     def _remove_subscriber(self, channel: str, client_id: str) -> None:
@@ -136,19 +144,20 @@ class MemoryEngine(Engine):
 
     async def publish(self, delivery: Delivery, keys: tuple[str, ...], publisher: object) -> int:
         recipients = self._recipients(keys)
-        self._stats["published"] += 1
-        self.hooks.emit("publish", publisher, delivery.channel, delivery.message.get("data"))
+        self._published += 1
+        self.events.emit(MonitorEvent.PUBLISH, publisher, delivery.channel, delivery.message.get("data"))
         if not recipients:
             return 0
         queues = self._queues
         if queues:  # clients with queued messages get this one queued too, after them
-            direct: Iterable[str] = [c for c in recipients if not queues.get(c)]
+            direct: Collection[str] = [c for c in recipients if not queues.get(c)]
             waiting = [c for c in recipients if queues.get(c)]
         else:
             direct, waiting = recipients, []
-        refused = self.hooks.push_many(direct, delivery)
-        delivered = len(recipients) - len(refused) - len(waiting)
-        wake = self.hooks.wake
+        refused = self.recipients.push_many(direct, delivery)
+        pushed = len(recipients) - len(refused) - len(waiting)
+        queued = 0
+        wake = self.recipients.wake
         limit = self.max_queue
         for client_id in itertools.chain(waiting, refused):
             queue = queues.get(client_id)
@@ -159,15 +168,16 @@ class MemoryEngine(Engine):
                 continue
             queue.append(delivery)
             wake(client_id)
-            delivered += 1
-        self._stats["queued"] += delivered
-        return delivered
+            queued += 1
+        self._deliveries += pushed + queued
+        self._queued += queued
+        return pushed + queued
 
     def _overflow(self, client_id: str) -> None:
         if client_id in self._overflowed:
             return
         self._overflowed.add(client_id)
-        self._stats["overflowed"] += 1
+        self._overflows += 1
         log.warning("client %s exceeded max_queue=%d and is disconnected", client_id, self.max_queue)
         asyncio.get_running_loop().call_soon(self._finish_overflow, client_id)
 
@@ -187,10 +197,16 @@ class MemoryEngine(Engine):
             queue = self._queues[client_id] = deque()
         queue.extendleft(reversed(deliveries))
 
-    def statistics(self) -> dict[str, int]:
-        return {
-            "clients": len(self._clients),
-            "channels": len(self._subscribers),
-            "queued_now": sum(len(q) for q in self._queues.values()),
-            **self._stats,
-        }
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(
+            clients_created=self._created,
+            clients_destroyed=self._destroyed,
+            clients_reaped=self._reaped,
+            clients_overflowed=self._overflows,
+            subscriptions_added=self._subscribed,
+            subscriptions_removed=self._unsubscribed,
+            messages_published=self._published,
+            deliveries=self._deliveries,
+            deliveries_queued=self._queued,
+            errors=0,
+        )

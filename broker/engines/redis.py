@@ -26,20 +26,20 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from broker.delivery import Delivery
-from broker.engines.base import Engine, EngineUnavailable
-from broker.redis_client import CommandSlots, open_redis
+from broker.engines.base import Engine, EngineStatistics
+from broker.errors import EngineUnavailable
+from broker.events import MonitorEvent
+from broker.redis_client import RedisBoundary, open_redis
 
 __all__ = ["RedisEngine"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 TAKE_BATCH = 1000
 """Most clients whose queues one take script call empties."""
@@ -194,15 +194,16 @@ class RedisEngine(Engine):
         self.ns = namespace
         self.node_id = node_id or secrets.token_hex(8)
         self._gc_interval = gc_interval
-        self._redis: aioredis.Redis | None = None
-        self._slots = CommandSlots()
+        self._redis = RedisBoundary(url, scripts=_SCRIPTS, unavailable=EngineUnavailable, name="Redis engine")
         self._listener_redis: aioredis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._takes: dict[str, list[asyncio.Future[list[Delivery]]]] = {}
         """Clients whose queue a caller waits for, gathered for the next take script call."""
         self._taker: asyncio.Task[None] | None = None
-        self._stats = {"published": 0, "queued": 0, "reaped": 0, "overflowed": 0, "redis_errors": 0}
+        self._created = self._destroyed = self._reaped = self._overflows = 0
+        self._subscribed = self._unsubscribed = 0
+        self._published = self._queued = 0
+        self._listener_errors = 0
 
     # -- keys --------------------------------------------------------------------------
 
@@ -218,22 +219,18 @@ class RedisEngine(Engine):
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    def shared_store_url(self) -> str | None:
+        """Every node of a cluster serves the same REST data: the Redis store on this Redis."""
+        from urllib.parse import urlencode, urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)
+        query = "&".join(filter(None, [parts.query, urlencode({"namespace": self.ns})]))
+        return urlunsplit(parts._replace(query=query))
+
     async def start(self) -> None:
-        self._redis = open_redis(self.url)
+        self._redis.open()
         # its own connection, without retries: a cut must reach _listen, which then resyncs
         self._listener_redis = open_redis(self.url, max_connections=2, retries=0)
-        for name, source in (
-            ("ping", _PING),
-            ("claim", _CLAIM),
-            ("subscribe", _SUBSCRIBE),
-            ("unsubscribe", _UNSUBSCRIBE),
-            ("publish", _PUBLISH),
-            ("take", _TAKE),
-            ("requeue", _REQUEUE),
-            ("destroy", _DESTROY),
-            ("release", _RELEASE_LOCK),
-        ):
-            self._scripts[name] = self._redis.register_script(source)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._collect_garbage())]
 
@@ -247,27 +244,13 @@ class RedisEngine(Engine):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        await self._redis.close()
         if self._listener_redis is not None:
             await self._listener_redis.aclose()
             self._listener_redis = None
 
-    async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """Run a Redis operation; map Redis failures to :class:`EngineUnavailable`."""
-        if self._redis is None:
-            raise EngineUnavailable("the Redis engine is not started")
-        try:
-            async with self._slots:
-                return await operation(self._redis)
-        except (RedisError, OSError) as exc:
-            self._stats["redis_errors"] += 1
-            raise EngineUnavailable(f"Redis is unavailable: {exc}") from exc
-
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        script = self._scripts[name]
-        return await self._call(lambda _redis: script(keys=keys, args=args))
+        return await self._redis.script(name, keys, args)
 
     # -- clients -----------------------------------------------------------------------
 
@@ -280,11 +263,12 @@ class RedisEngine(Engine):
                 pipe.hset(self._k("nodes"), client_id, self.node_id)  # it will most likely connect here
                 await pipe.execute()
 
-        await self._call(run)
-        self.hooks.emit("handshake", client_id)
+        await self._redis.call(run)
+        self._created += 1
+        self.events.emit(MonitorEvent.HANDSHAKE, client_id)
 
     async def client_exists(self, client_id: str) -> bool:
-        score = await self._call(lambda r: r.zscore(self._k("clients"), client_id))
+        score = await self._redis.call(lambda r: r.zscore(self._k("clients"), client_id))
         return score is not None and score > time.time() * 1000 - self._ttl_ms
 
     async def ping(self, client_id: str) -> None:
@@ -304,10 +288,12 @@ class RedisEngine(Engine):
         )
         if channels is None:
             return
+        self._destroyed += 1
+        self._unsubscribed += len(channels)
         for channel in channels:
-            self.hooks.emit("unsubscribe", client_id, channel.decode())
-        self.hooks.emit("disconnect", client_id)
-        self.hooks.closed(client_id)
+            self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel.decode())
+        self.events.emit(MonitorEvent.DISCONNECT, client_id)
+        self.recipients.client_destroyed(client_id)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -318,7 +304,8 @@ class RedisEngine(Engine):
             [client_id, channel],
         )
         if added == 1:
-            self.hooks.emit("subscribe", client_id, channel)
+            self._subscribed += 1
+            self.events.emit(MonitorEvent.SUBSCRIBE, client_id, channel)
             return True
         return False
 
@@ -329,12 +316,13 @@ class RedisEngine(Engine):
             [client_id, channel],
         )
         if removed == 1:
-            self.hooks.emit("unsubscribe", client_id, channel)
+            self._unsubscribed += 1
+            self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel)
             return True
         return False
 
     async def subscription_count(self, client_id: str) -> int:
-        count: int = await self._call(lambda r: r.scard(self._k("client", client_id, "channels")))
+        count: int = await self._redis.call(lambda r: r.scard(self._k("client", client_id, "channels")))
         return count
 
     # -- messages ----------------------------------------------------------------------
@@ -345,13 +333,13 @@ class RedisEngine(Engine):
             [self._channel_key(key) for key in keys],
             [self.ns, delivery.encoded, 2 * self._ttl_ms, self.max_queue, 2 * self._ttl_ms],
         )
-        self._stats["published"] += 1
-        self.hooks.emit("publish", publisher, delivery.channel, delivery.message.get("data"))
+        self._published += 1
+        self.events.emit(MonitorEvent.PUBLISH, publisher, delivery.channel, delivery.message.get("data"))
         queued = int(result[0])
-        self._stats["queued"] += queued
+        self._queued += queued
         for raw in result[1:]:
             client_id = raw.decode()
-            self._stats["overflowed"] += 1
+            self._overflows += 1
             log.warning("client %s exceeded max_queue=%d and is disconnected", client_id, self.max_queue)
             await self.destroy_client(client_id)
         return queued
@@ -459,7 +447,7 @@ class RedisEngine(Engine):
                 await pubsub.subscribe(wake_channel, closed_channel)
                 if not first:
                     log.info("Redis pub/sub reconnected")
-                    self.hooks.resync()  # wake-ups may have been missed while it was down
+                    self.recipients.resync()  # wake-ups may have been missed while it was down
                 first = False
                 delay = 0.05
                 while True:
@@ -472,7 +460,7 @@ class RedisEngine(Engine):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
             except (RedisError, OSError) as exc:
-                self._stats["redis_errors"] += 1
+                self._listener_errors += 1
                 log.warning("Redis pub/sub lost (%s); retrying in %.2fs", exc, delay)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -483,15 +471,9 @@ class RedisEngine(Engine):
         if channel == self._k("closed"):
             node, _, client_id = data.partition(" ")
             if node != self.node_id:
-                self.hooks.closed(client_id)
+                self.recipients.client_destroyed(client_id)
             return
-        client_ids = data.split(",")
-        wake_many = self.hooks.wake_many
-        if wake_many is not None:
-            wake_many(client_ids)
-            return
-        for client_id in client_ids:
-            self.hooks.wake(client_id)
+        self.recipients.wake_many(data.split(","))
 
     async def _collect_garbage(self) -> None:
         """Destroy clients whose last ping is older than ``client_ttl``, one node at a time."""
@@ -506,18 +488,42 @@ class RedisEngine(Engine):
     async def _collect_once(self, *, lock_ms: int) -> None:
         lock_key = self._k("locks", "gc")
         token = secrets.token_hex(8)
-        if not await self._call(lambda r: r.set(lock_key, token, nx=True, px=lock_ms)):
+        if not await self._redis.call(lambda r: r.set(lock_key, token, nx=True, px=lock_ms)):
             return
         try:
             cutoff = time.time() * 1000 - self._ttl_ms
-            dead: list[bytes] = await self._call(
+            dead: list[bytes] = await self._redis.call(
                 lambda r: r.zrangebyscore(self._k("clients"), "-inf", cutoff, 0, 1000)  # type: ignore[arg-type,return-value]
             )
             for raw in dead:
-                self._stats["reaped"] += 1
+                self._reaped += 1
                 await self.destroy_client(raw.decode())
         finally:
             await self._script("release", [lock_key], [token])
 
-    def statistics(self) -> dict[str, int]:
-        return dict(self._stats)
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(
+            clients_created=self._created,
+            clients_destroyed=self._destroyed,
+            clients_reaped=self._reaped,
+            clients_overflowed=self._overflows,
+            subscriptions_added=self._subscribed,
+            subscriptions_removed=self._unsubscribed,
+            messages_published=self._published,
+            deliveries=self._queued,
+            deliveries_queued=self._queued,
+            errors=self._redis.errors + self._listener_errors,
+        )
+
+
+_SCRIPTS = {
+    "ping": _PING,
+    "claim": _CLAIM,
+    "subscribe": _SUBSCRIBE,
+    "unsubscribe": _UNSUBSCRIBE,
+    "publish": _PUBLISH,
+    "take": _TAKE,
+    "requeue": _REQUEUE,
+    "destroy": _DESTROY,
+    "release": _RELEASE_LOCK,
+}

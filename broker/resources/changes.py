@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from broker.extensions import Context, Extension
-from broker.local import BayeuxError
+from broker.authorization import Attempt, Denied, Operation, Verdict
 from broker.store import Change
-from protocol import errors
-from protocol.commands import Message
+from clients.errors import BayeuxError
 
 if TYPE_CHECKING:
     from broker.server import Broker
@@ -65,17 +63,17 @@ class ChangeFeed:
         return dict(self._stats)
 
 
-class ResourceChannelGuard(Extension):
-    """Only the server publishes on ``/resources/**``: a client's publish there gets a 403 error.
+class ResourceChannelGuard:
+    """Only the server publishes on ``/resources/**``: a client's publish there is denied (403).
 
     The change channels carry what the store committed; a client publishing on them could
-    forge changes. Subscribing is unaffected. ``create_app`` installs this extension.
+    forge changes. Subscribing is unaffected. ``create_app`` installs this authorizer.
     """
 
-    def incoming(self, message: Message, context: Context) -> Message:
-        channel = message.get("channel")
-        if not context.local and isinstance(channel, str) and (
+    def authorize(self, attempt: Attempt) -> Verdict:
+        channel = attempt.channel
+        if attempt.operation is Operation.PUBLISH and not attempt.context.local and (
             channel == CHANNEL_ROOT or channel.startswith(CHANNEL_ROOT + "/")
         ):
-            message["error"] = errors.channel_forbidden(channel)
-        return message
+            return Denied("Forbidden channel")
+        return None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 
+from broker import http_io
+from broker.errors import BodyTooLarge
 from broker.resources.problems import Problem
 from broker.store import Condition, Query, SortKey
 from broker.store.query import FIELD_NAME
@@ -52,17 +54,13 @@ def etag(version: int) -> str:
 
 async def read_body(request: Request, *, limit: int) -> bytes:
     """The body, refused with 413 past ``limit`` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise Problem("too-large", f"the request body is {int(declared)} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem("too-large", f"the request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await http_io.read_body(request.receive, request.headers, limit=limit)
+    except BodyTooLarge:
+        declared = http_io.declared_length(request.headers)
+        if declared is not None and declared > limit:
+            raise Problem("too-large", f"the request body is {declared} bytes; the limit is {limit}") from None
+        raise Problem("too-large", f"the request body is over the limit of {limit} bytes") from None
 
 
 def check_media_type(headers: Headers, accepted: tuple[str, ...]) -> None:

@@ -15,6 +15,8 @@ from urllib.parse import quote
 import orjson
 from starlette.responses import Response
 
+from broker.errors import BrokerError
+
 __all__ = ["PROBLEM_TYPES", "Problem", "instance_of", "problem_response"]
 
 MEDIA_TYPE = "application/problem+json"
@@ -52,7 +54,7 @@ def type_uri(slug: str) -> str:
     return f"urn:bayeux-broker:problem:{slug}"
 
 
-class Problem(Exception):
+class Problem(BrokerError):
     """An error answered as problem details; ``slug`` is a key of :data:`PROBLEM_TYPES`."""
 
     def __init__(

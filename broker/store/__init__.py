@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from broker.redis_client import REDIS_SCHEMES, parse_redis_url
 from broker.store.base import (
     ANY,
     AlreadyExists,
@@ -48,7 +49,6 @@ __all__ = [
 SQLITE_FILE = "resources.sqlite3"
 """The file name of the SQLite store in the data directory (``sqlite`` without a path)."""
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def store_from_url(url: str, *, data_dir: str | Path = "data") -> Store:
@@ -71,13 +71,9 @@ def store_from_url(url: str, *, data_dir: str | Path = "data") -> Store:
         if url != "sqlite" and not path:
             raise ValueError("store sqlite: needs a path, e.g. sqlite:data/resources.sqlite3 (or plain 'sqlite')")
         return SQLiteStore(Path(path) if path else Path(data_dir) / SQLITE_FILE)
-    if url.startswith(_REDIS_SCHEMES):
-        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
+    if url.startswith(REDIS_SCHEMES):
         from broker.store.redis import RedisStore
 
-        parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
-        namespace = query.pop("namespace", "bayeux")
-        return RedisStore(urlunsplit(parts._replace(query=urlencode(query))), namespace=namespace)
+        target = parse_redis_url(url)
+        return RedisStore(target.url, namespace=target.namespace)
     raise ValueError(f"unknown store {url!r}: expected 'memory', 'sqlite', 'sqlite:PATH' or a redis:// URL")

@@ -41,6 +41,8 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from broker.errors import BrokerError
+
 __all__ = [
     "ANY",
     "AlreadyExists",
@@ -64,8 +66,8 @@ JSONObject = dict[str, Any]
 Action = Literal["created", "updated", "deleted"]
 
 
-class StoreError(Exception):
-    """Root of every store error."""
+class StoreError(BrokerError):
+    """Root of every store error (under :class:`broker.errors.BrokerError`)."""
 
 
 class NotFound(StoreError):

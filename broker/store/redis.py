@@ -26,9 +26,8 @@ from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from broker.redis_client import CommandSlots, open_redis
+from broker.redis_client import RedisBoundary
 from broker.store.base import (
     ANY,
     AlreadyExists,
@@ -168,10 +167,10 @@ class RedisStore(Store):
         self.ns = namespace
         self._lock_ttl_ms = int(lock_ttl * 1000)
         self._lock_wait = lock_wait
-        self._redis: aioredis.Redis | None = None
-        self._slots = CommandSlots()
-        self._scripts: dict[str, Any] = {}
-        self._stats = {"reads": 0, "writes": 0, "errors": 0, "lock_waits": 0}
+        self._redis = RedisBoundary(url, scripts={"put": _PUT, "delete": _DELETE, "create": _CREATE, "list": _LIST,
+                                                  "lock": _LOCK, "unlock": _UNLOCK},
+                                    unavailable=StoreUnavailable, name="Redis store")
+        self._stats = {"reads": 0, "writes": 0, "lock_waits": 0}
 
     # -- keys --------------------------------------------------------------------------
 
@@ -184,34 +183,16 @@ class RedisStore(Store):
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._redis is not None:
-            return
-        self._redis = open_redis(self.url)
-        for name, source in (("put", _PUT), ("delete", _DELETE), ("create", _CREATE), ("list", _LIST),
-                             ("lock", _LOCK), ("unlock", _UNLOCK)):
-            self._scripts[name] = self._redis.register_script(source)
+        self._redis.open()
 
     async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
-
-    async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """Run a Redis operation; map Redis failures to :class:`StoreUnavailable`."""
-        if self._redis is None:
-            raise StoreUnavailable("the Redis store is not started")
-        try:
-            async with self._slots:
-                return await operation(self._redis)
-        except (RedisError, OSError) as exc:
-            self._stats["errors"] += 1
-            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+        await self._redis.close()
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        script = self._scripts.get(name)
-        if script is None:
-            raise StoreUnavailable("the Redis store is not started")
-        return await self._call(lambda _redis: script(keys=keys, args=args))
+        return await self._redis.script(name, keys, args)
+
+    async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        return await self._redis.call(operation)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -318,4 +299,4 @@ class RedisStore(Store):
         return self._ordered(collection, object_ids)
 
     def statistics(self) -> dict[str, int]:
-        return {**self._stats, "locks": len(self._locks)}
+        return {**self._stats, "errors": self._redis.errors, "locks": len(self._locks)}

@@ -1,4 +1,4 @@
-"""``eventsource``: ``GET <mount>/<clientId>`` streams deliveries (faye-websocket ``eventsource.js``).
+"""``eventsource``: ``GET <mount>/<clientId>`` streams deliveries (docs/protocol.md §4.6).
 
 The stream is bound to the client like a socket; the client still sends its messages,
 including ``/meta/connect`` with ``connectionType: "eventsource"``, by POST. The body
@@ -15,29 +15,35 @@ import contextlib
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from broker.connections import PushSink
-from broker.delivery import Delivery
 from broker.extensions import Context
-from broker.server import Broker
-from broker.transports.responses import error_response
+from broker.http_io import wait_for_disconnect
+from broker.server import Broker, Stream
+from broker.sinks import PushSink
+from broker.transports.responses import bayeux_header_list, error_response
+from protocol import errors
+from protocol.connection_types import ConnectionType
 
-__all__ = ["serve_eventsource"]
+__all__ = ["EventSourceSink", "serve_eventsource"]
 
 
 class EventSourceSink(PushSink):
-    def __init__(self, broker: Broker, send: Send, context: Context) -> None:
-        super().__init__()
-        self.broker = broker
+    """Writes each batch as one ``data:`` event of an open ``text/event-stream`` response."""
+
+    __slots__ = ("ended", "opened", "send")
+    transport = ConnectionType.EVENTSOURCE
+
+    def __init__(self, send: Send, context: Context) -> None:
+        super().__init__(context)
         self.send = send
-        self.context = context
+        self.opened = asyncio.Event()
+        """Set once the response has started: nothing is written before its headers."""
         self.ended = asyncio.Event()
 
-    async def write(self, deliveries: list[Delivery]) -> None:
-        payload = await self.broker.encode(deliveries, self.context)
+    async def write(self, payload: bytes) -> None:
+        await self.opened.wait()
         await self.send({"type": "http.response.body", "body": b"data: " + payload + b"\r\n\r\n", "more_body": True})
 
-    async def on_write_failed(self, client_id: str, deliveries: list[Delivery]) -> None:
-        await self.broker.engine.requeue(client_id, deliveries)
+    def write_failed(self) -> None:
         self.ended.set()
 
     def detach(self) -> None:
@@ -47,35 +53,20 @@ class EventSourceSink(PushSink):
 
 async def serve_eventsource(broker: Broker, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
     client_id = request.url.path.rsplit("/", 1)[-1]
-    await broker.start()
-    if not client_id or not await broker.engine.client_exists(client_id):
-        await error_response(404, f"401:{client_id}:Unknown client")(scope, receive, send)
+    client = request.scope.get("client")
+    context = Context(transport=ConnectionType.EVENTSOURCE, headers=request.headers, url=str(request.url),
+                      client_host=client[0] if client else None)
+    sink = EventSourceSink(send, context)
+    headers = bayeux_header_list(request.headers, b"text/event-stream")
+    if await broker.open_stream(client_id, sink) is Stream.UNKNOWN_CLIENT:
+        await error_response(404, errors.client_unknown(client_id))(scope, receive, send)
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"text/event-stream"),
-                (b"cache-control", b"no-cache, no-store"),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"retry: 5000\r\n\r\n", "more_body": True})
-    context = Context(transport="eventsource", headers=request.headers, url=str(request.url))
-    sink = EventSourceSink(broker, send, context)
-    broker.connections.bind(client_id, sink, broker.engine.take_queue)
-    await broker.engine.claim(client_id)
-    await sink.drain()
-
-    async def watch_disconnect() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        sink.ended.set()
-
-    watcher = asyncio.ensure_future(watch_disconnect())
+    watcher = asyncio.ensure_future(_end_on_disconnect(receive, sink))
     try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"retry: 5000\r\n\r\n", "more_body": True})
+        sink.opened.set()
+        await sink.drain()  # what was queued before the stream opened
         while not sink.ended.is_set() and not broker.closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sink.ended.wait(), broker.settings.eventsource_ping)
@@ -85,6 +76,11 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
         pass
     finally:
         watcher.cancel()
-        await broker.unbind(sink)
+        await broker.close_stream(sink)
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _end_on_disconnect(receive: Receive, sink: EventSourceSink) -> None:
+    await wait_for_disconnect(receive)
+    sink.ended.set()

@@ -1,4 +1,4 @@
-"""HTTP transports on the mount (faye ``node_adapter.js``, faye-protocol.md §4.1-§4.4, §4.6).
+"""HTTP transports on the mount (faye ``node_adapter.js``, docs/protocol.md §4.1-§4.4, §4.6).
 
 Dispatch order inside the mount, as faye does it: ``.js``/``.map`` paths are static files;
 ``OPTIONS`` or a request carrying ``Access-Control-Request-Method`` is a CORS preflight;
@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qsl
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from broker.errors import BodyTooLarge
 from broker.extensions import Context
+from broker.hold import Release
+from broker.http_io import read_body, wait_for_disconnect
+from broker.request_state import RequestState
 from broker.server import Broker, Outgoing
 from broker.static import serve_mount_file
 from broker.transports.eventsource import serve_eventsource
-from broker.transports.responses import BayeuxReply, bayeux_headers, error_response, preflight_response
+from broker.transports.responses import BayeuxReply, error_response, preflight_response
+from protocol import channels
+from protocol.connection_types import ConnectionType
 from protocol.messages import JSONP_CALLBACK, DecodeError, decode_batch, encode_jsonp, is_valid_jsonp_callback
 
 __all__ = ["BayeuxHTTP"]
 
-
-class BodyTooLarge(Exception):
-    pass
+_JSONP_HEADERS = ((b"content-disposition", b"attachment; filename=f.txt"),)
 
 
 class BayeuxHTTP:
@@ -66,7 +70,7 @@ class BayeuxHTTP:
         """``.js``/``.map`` under the mount (faye ``static_server.js``): our browser client, else 404."""
         return serve_mount_file(request, self.settings.mount_path)
 
-    def _context(self, request: Request, transport: str) -> Context:
+    def _context(self, request: Request, transport: ConnectionType) -> Context:
         client = request.scope.get("client")
         return Context(
             transport=transport,
@@ -75,31 +79,12 @@ class BayeuxHTTP:
             client_host=client[0] if client else None,
         )
 
-    async def _read_body(self, request: Request, receive: Receive) -> bytes:
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away mid-body
-                raise ClientDisconnect
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     async def long_polling(self, request: Request, receive: Receive) -> Response | BayeuxReply:
         """``long-polling`` and ``cross-origin-long-polling``: POST, JSON or ``message=`` body."""
         try:
-            body = await self._read_body(request, receive)
-        except BodyTooLarge:
-            return error_response(413, f"Request body larger than {self.settings.max_body_bytes} bytes")
+            body = await read_body(receive, request.headers, limit=self.settings.max_body_bytes)
+        except BodyTooLarge as exc:
+            return error_response(413, str(exc))
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type == "application/json":
             raw: bytes | str = body
@@ -112,14 +97,14 @@ class BayeuxHTTP:
             if not values:
                 return error_response(400, "Bad request: no message parameter")
             raw = values[0]
-        context = self._context(request, "long-polling")
+        context = self._context(request, ConnectionType.LONG_POLLING)
         replies = await self._process(raw, context, receive)
         if isinstance(replies, Response):
             return replies
         payload = await self.broker.encode(replies, context)
         return BayeuxReply(payload, request.headers, b"application/json; charset=utf-8")
 
-    async def callback_polling(self, request: Request, receive: Receive) -> Response:
+    async def callback_polling(self, request: Request, receive: Receive) -> Response | BayeuxReply:
         """``callback-polling`` (JSONP): ``GET ?message=...&jsonp=cb``, body ``/**/cb([...]);``."""
         callback = request.query_params.get("jsonp") or JSONP_CALLBACK
         if not is_valid_jsonp_callback(callback):
@@ -129,34 +114,32 @@ class BayeuxHTTP:
             return error_response(400, "Bad request: no message parameter")
         if len(raw) > self.settings.max_body_bytes:
             return error_response(413, f"Message larger than {self.settings.max_body_bytes} bytes")
-        context = self._context(request, "callback-polling")
+        context = self._context(request, ConnectionType.CALLBACK_POLLING)
         replies = await self._process(raw, context, receive)
         if isinstance(replies, Response):
             return replies
         payload = await self.broker.encode(replies, context)
-        headers = bayeux_headers(request.headers, "text/javascript; charset=utf-8")
-        headers["Content-Disposition"] = "attachment; filename=f.txt"
-        return Response(encode_jsonp(callback, payload), headers=headers)
+        return BayeuxReply(encode_jsonp(callback, payload), request.headers, b"text/javascript; charset=utf-8",
+                           _JSONP_HEADERS)
 
     async def _process(self, raw: bytes | str, context: Context, receive: Receive) -> list[Outgoing] | Response:
         try:
             messages = decode_batch(raw, max_messages=self.settings.max_batch_messages)
         except DecodeError as exc:
             return error_response(400, exc.reason)
-        if not any(message.get("channel") == "/meta/connect" for message in messages):
-            return await self.broker.process(messages, context)
+        request = RequestState(context)
+        if not any(message.get("channel") == channels.CONNECT for message in messages):
+            return await self.broker.process(messages, request)
         # If the HTTP client goes away mid-poll, this request's holds are released with
         # nothing taken from the queue, so no message goes into a response nobody reads
         # (faye would lose those messages).
-        watcher = asyncio.ensure_future(_release_on_disconnect(receive, context))
+        watcher = asyncio.ensure_future(_release_on_disconnect(receive, request))
         try:
-            return await self.broker.process(messages, context)
+            return await self.broker.process(messages, request)
         finally:
             watcher.cancel()
 
 
-async def _release_on_disconnect(receive: Receive, context: Context) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    for hold in context.holds:
-        hold.release("gone")
+async def _release_on_disconnect(receive: Receive, request: RequestState) -> None:
+    await wait_for_disconnect(receive)
+    request.release_holds(Release.PEER_GONE)

@@ -1,32 +1,31 @@
-"""Response headers shared by the HTTP transports (faye-protocol.md §4.2-§4.4, §4.7)."""
+"""Responses of the HTTP transports, with the one set of Bayeux headers (docs/protocol.md §4.2-§4.4, §4.7)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["BayeuxReply", "bayeux_headers", "cors_headers", "error_response", "preflight_response"]
+__all__ = ["BayeuxReply", "bayeux_header_list", "error_response", "preflight_response"]
 
 ALLOW_HEADERS = "Accept, Authorization, Content-Type, Pragma, X-Requested-With"
 
 
-def cors_headers(headers: Headers) -> dict[str, str]:
-    """faye echoes the Origin (never ``*``) with credentials, only when one was sent."""
-    origin = headers.get("origin")
-    if not origin:
-        return {}
-    return {"Access-Control-Allow-Credentials": "true", "Access-Control-Allow-Origin": origin}
-
-
-def bayeux_headers(headers: Headers, content_type: str) -> dict[str, str]:
-    return {
-        "Content-Type": content_type,
-        "Cache-Control": "no-cache, no-store",
-        "X-Content-Type-Options": "nosniff",
-        **cors_headers(headers),
-    }
+def bayeux_header_list(request_headers: Headers, content_type: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers of every Bayeux response body (faye: no caching, no sniffing, CORS when asked)."""
+    headers = [
+        (b"content-type", content_type),
+        (b"cache-control", b"no-cache, no-store"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    origin = request_headers.get("origin")
+    if origin:
+        headers += [(b"access-control-allow-credentials", b"true"),
+                    (b"access-control-allow-origin", origin.encode("latin-1"))]
+    return headers
 
 
 class BayeuxReply:
@@ -38,19 +37,11 @@ class BayeuxReply:
 
     __slots__ = ("body", "headers")
 
-    def __init__(self, body: bytes, request_headers: Headers, content_type: bytes) -> None:
+    def __init__(self, body: bytes, request_headers: Headers, content_type: bytes,
+                 extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.body = body
-        headers = [
-            (b"content-type", content_type),
-            (b"cache-control", b"no-cache, no-store"),
-            (b"x-content-type-options", b"nosniff"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        origin = request_headers.get("origin")
-        if origin:
-            headers += [(b"access-control-allow-credentials", b"true"),
-                        (b"access-control-allow-origin", origin.encode("latin-1"))]
-        self.headers = headers
+        self.headers = [*bayeux_header_list(request_headers, content_type), *extra,
+                        (b"content-length", str(len(body)).encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})

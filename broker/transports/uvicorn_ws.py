@@ -8,7 +8,8 @@ recipient: the broker builds it once (:func:`broker.frames.text_frame`) and this
 False when the socket cannot take it now (paused by backpressure, closing), in which case
 the app falls back to the ordinary awaited ``send``. Selected by the CLI with
 ``ws="broker.transports.uvicorn_ws:FastWebSocketProtocol"``; under any other server the
-extension is absent and the broker uses plain ASGI.
+extension is absent and the broker uses plain ASGI. Only the CLI imports this module: it
+subclasses uvicorn's ``WebSocketsSansIOProtocol``, which uvicorn has since 0.35.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 from websockets.protocol import State
 
-__all__ = ["SEND_FRAME_NOWAIT", "FastWebSocketProtocol"]
+from broker.frames import SEND_FRAME_NOWAIT
 
-SEND_FRAME_NOWAIT = "bayeux.send_frame_nowait"
+__all__ = ["FastWebSocketProtocol"]
 
 
 class FastWebSocketProtocol(WebSocketsSansIOProtocol):

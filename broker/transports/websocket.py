@@ -1,4 +1,4 @@
-"""``websocket`` transport (faye ``src/protocol/socket.js``, faye-protocol.md §4.5).
+"""``websocket`` transport (faye ``src/protocol/socket.js``, docs/protocol.md §4.5).
 
 Each text frame is a JSON object or array; malformed frames are ignored and the socket
 stays open. A frame holding ``/meta/connect`` binds the socket to that client (only if the
@@ -15,46 +15,36 @@ from collections.abc import Callable
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from broker.connections import PushSink
-from broker.delivery import Delivery
 from broker.extensions import Context
+from broker.frames import SEND_FRAME_NOWAIT
+from broker.request_state import RequestState
 from broker.server import Broker
-from broker.transports.uvicorn_ws import SEND_FRAME_NOWAIT
+from broker.sinks import PushSink
+from protocol import channels
 from protocol.commands import Message
+from protocol.connection_types import ConnectionType
 from protocol.messages import DecodeError, decode_batch
 
-__all__ = ["BayeuxWebSocket"]
+__all__ = ["BayeuxWebSocket", "WebSocketSink"]
 
 log = logging.getLogger(__name__)
 
 
 class WebSocketSink(PushSink):
-    __slots__ = ("broker", "context", "send")
+    """A WebSocket: replies and deliveries as text frames; prebuilt frames written at once when the
+    server offers ``send_frame_nowait`` (the CLI's uvicorn protocol), else through ASGI ``send``."""
 
-    def __init__(self, broker: Broker, send: Send, send_frame_nowait: Callable[[bytes], bool] | None) -> None:
-        super().__init__()
-        self.broker = broker
-        self.send = send
-        self.send_frame = send_frame_nowait
-        self.context: Context | None = None
-
+    __slots__ = ("send",)
+    transport = ConnectionType.WEBSOCKET
     replies_later = True
 
-    async def send_replies(self, payload: bytes) -> None:
+    def __init__(self, send: Send, context: Context, send_frame_nowait: Callable[[bytes], bool] | None) -> None:
+        super().__init__(context)
+        self.send = send
+        self.send_frame = send_frame_nowait
+
+    async def write(self, payload: bytes) -> None:
         await self.send({"type": "websocket.send", "text": payload.decode()})
-
-    async def write(self, deliveries: list[Delivery]) -> None:
-        assert self.context is not None
-        # queued deliveries (Redis engine, a socket that was paused) take the frame path too
-        if not self.broker.outgoing_hooks and self.write_frame(deliveries):
-            return
-        payload = await self.broker.encode(deliveries, self.context)
-        if payload != b"[]":
-            # raw ASGI send: this is the fan-out hot path
-            await self.send({"type": "websocket.send", "text": payload.decode()})
-
-    async def on_write_failed(self, client_id: str, deliveries: list[Delivery]) -> None:
-        await self.broker.engine.requeue(client_id, deliveries)
 
 
 class BayeuxWebSocket:
@@ -67,39 +57,38 @@ class BayeuxWebSocket:
         websocket = WebSocket(scope, receive, send)
         await self.broker.start()
         await websocket.accept()
-        sink = WebSocketSink(self.broker, send, scope.get("extensions", {}).get(SEND_FRAME_NOWAIT))
         client = websocket.client
         context = Context(
-            transport="websocket",
+            transport=ConnectionType.WEBSOCKET,
             headers=websocket.headers,
             url=str(websocket.url),
             client_host=client.host if client else None,
-            socket=sink,
         )
-        sink.context = context
+        sink = WebSocketSink(send, context, scope.get("extensions", {}).get(SEND_FRAME_NOWAIT))
         max_messages = self.broker.settings.max_batch_messages
         try:
             while True:
-                text = await websocket.receive_text()
+                try:
+                    text = await websocket.receive_text()
+                except (WebSocketDisconnect, RuntimeError, KeyError):  # closed, or a binary frame (no "text")
+                    return
                 try:
                     messages = decode_batch(text, max_messages=max_messages)
                 except DecodeError:
                     continue
-                await self._reply(websocket, messages, sink, context)
-        except (WebSocketDisconnect, RuntimeError, KeyError):
-            pass
+                await self._reply(messages, sink)
         finally:
-            await self.broker.unbind(sink)
+            await self.broker.close_stream(sink)
 
-    async def _reply(self, websocket: WebSocket, messages: list[Message], sink: PushSink, context: Context) -> None:
+    async def _reply(self, messages: list[Message], sink: WebSocketSink) -> None:
         """Process one frame in order. A held connect is answered later, by the broker, as its own frame."""
-        replies = await self.broker.process(messages, context)
-        if not replies and any(m.get("channel") == "/meta/connect" for m in messages):
+        replies = await self.broker.process(messages, RequestState(sink.context, sink))
+        if not replies and any(m.get("channel") == channels.CONNECT for m in messages):
             return
         if sink.client_id is not None:
             await sink.flush()  # a publish's own delivery goes out before its reply, as in faye
-        payload = await self.broker.encode(replies, context)
+        payload = await self.broker.encode(replies, sink.context)
         try:
-            await websocket.send_text(payload.decode())
+            await sink.write(payload)
         except Exception:
             log.debug("websocket closed before a reply could be sent", exc_info=True)

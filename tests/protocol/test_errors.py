@@ -64,6 +64,9 @@ def test_s3_error_code_table(member: str, code: int) -> None:
         pytest.param(errors.bad_request("Bad request: too big"), "400::Bad request: too big", id="400-reason"),
         pytest.param(errors.subscription_limit("/x"), "403:/x:Too many subscriptions", id="limit-subscriptions"),
         pytest.param(errors.message_too_large("/x"), "413:/x:Message too large", id="limit-message-size"),
+        pytest.param(errors.denied("/x/*", "Forbidden channel"), "403:/x/*:Forbidden channel", id="denied-subscribe"),
+        pytest.param(errors.denied("", "Authentication required"), "403::Authentication required",
+                     id="denied-handshake"),
         pytest.param(
             errors.format_error(ErrorCode.SERVER_ERROR, [], "Internal server error"),
             "500::Internal server error",
@@ -151,6 +154,7 @@ def test_s3_parse_error_follows_faye_error_grammar(error: object, parsed: tuple[
         errors.bad_request(),
         errors.subscription_limit("/x"),
         errors.message_too_large("/x"),
+        errors.denied("/x", "Token expired"),
     ],
 )
 def test_s3_server_errors_round_trip_through_parse(error: str) -> None:

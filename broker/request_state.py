@@ -1,0 +1,31 @@
+"""What the broker keeps about one request while it processes it (internal; never given to user code).
+
+Extensions see only the public :class:`~broker.extensions.Context`. The broker also needs to know
+which push sink sent the request (a WebSocket's connect binds it) and which connects the request
+is holding (so that an HTTP transport can release them when its client goes away).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from broker.extensions import Context
+from broker.hold import Hold, Release
+from broker.sinks import PushSink
+
+__all__ = ["RequestState"]
+
+
+@dataclass(slots=True, eq=False)
+class RequestState:
+    """One request (an HTTP body, a WebSocket frame, an in-process batch) on its way through the broker."""
+
+    context: Context
+    sink: PushSink | None = None
+    """The push sink the request came from: it is bound to the client its connect names."""
+    holds: list[Hold] = field(default_factory=list)
+    """The connects this request is holding."""
+
+    def release_holds(self, reason: Release) -> None:
+        for hold in self.holds:
+            hold.release(reason)
