@@ -28,6 +28,7 @@ from typing import Any
 import uvicorn
 
 from broker import Context, Extension, create_app
+from clients.subscription import Message as Delivered
 
 NEWS = "/private/{client_id}/news"
 ANSWERS = "/service/my-other-event"
@@ -59,8 +60,8 @@ def on_subscribe(client_id: str, channel: str) -> None:
         task.add_done_callback(background.discard)
 
 
-async def my_other_event(message: dict[str, Any]) -> None:
-    print(f"my other event: {json.dumps(message['data'])}", flush=True)
+async def my_other_event(message: Delivered) -> None:
+    print(f"my other event: {json.dumps(message.data)}", flush=True)
 
 
 async def main(port: int) -> None:

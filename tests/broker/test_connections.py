@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
-from broker.connections import Connections, PushSink
+from broker.connections import Connections
 from broker.delivery import Delivery
+from broker.extensions import Context, Pipeline
 from broker.frames import text_frame
+from broker.sinks import PushSink
+from protocol.connection_types import ConnectionType
 from protocol.messages import join_encoded
+
+CONTEXT = Context(transport=ConnectionType.WEBSOCKET)
+
+
+def _data(payload: bytes) -> list[int]:
+    return [message["data"] for message in orjson.loads(payload)]
 
 pytestmark = pytest.mark.anyio
 
@@ -27,23 +37,33 @@ class SlowSink(PushSink):
     """Writes wait until the test lets them through, and record what they carried."""
 
     __slots__ = ("gate", "queue", "writing", "written")
+    transport = ConnectionType.WEBSOCKET
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(CONTEXT)
         self.gate = asyncio.Event()
         self.queue: list[Delivery] = []
         self.written: list[list[int]] = []
         self.writing = 0
 
+    # the sink is its own feed: it takes from its own queue
+    frames_allowed = False
+
     async def take(self, _client_id: str) -> list[Delivery]:
         taken, self.queue = self.queue, []
         return taken
 
-    async def write(self, deliveries: list[Delivery]) -> None:
+    async def encode(self, deliveries: list[Delivery], _context: Context) -> bytes:
+        return join_encoded([d.encoded for d in deliveries])
+
+    async def requeue(self, _client_id: str, _deliveries: list[Delivery]) -> None:
+        raise AssertionError("nothing fails here")
+
+    async def write(self, payload: bytes) -> None:
         self.writing += 1
         assert self.writing == 1, "two writes at once"
         await self.gate.wait()
-        self.written.append([d.message["data"] for d in deliveries])
+        self.written.append(_data(payload))
         self.writing -= 1
 
 
@@ -53,7 +73,7 @@ def delivery(n: int) -> Delivery:
 
 async def test_a_second_drain_waits_for_the_first_and_keeps_the_order() -> None:
     sink = SlowSink()
-    sink.attach("c", sink.take)
+    sink.attach("c", sink)
     sink.queue = [delivery(1), delivery(2)]
     first = asyncio.create_task(sink.drain())
     await asyncio.sleep(0.01)  # the first write is in flight, held at the gate
@@ -70,7 +90,7 @@ async def test_a_second_drain_waits_for_the_first_and_keeps_the_order() -> None:
 
 async def test_a_cancelled_waiter_does_not_stop_the_drain_in_flight() -> None:
     sink = SlowSink()
-    sink.attach("c", sink.take)
+    sink.attach("c", sink)
     sink.queue = [delivery(1)]
     first = asyncio.create_task(sink.drain())
     await asyncio.sleep(0.01)
@@ -88,9 +108,10 @@ class FrameSink(PushSink):
     """A socket-like sink: frames written directly, or through the pump when ``accepting`` is off."""
 
     __slots__ = ("accepting", "frames", "pumped")
+    transport = ConnectionType.WEBSOCKET
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(CONTEXT)
         self.frames: list[bytes] = []
         self.pumped: list[list[int]] = []
         self.accepting = True
@@ -101,12 +122,12 @@ class FrameSink(PushSink):
             self.frames.append(frame)
         return self.accepting
 
-    async def write(self, deliveries: list[Delivery]) -> None:
-        self.pumped.append([d.message["data"] for d in deliveries])
+    async def write(self, payload: bytes) -> None:
+        self.pumped.append(_data(payload))
 
 
 class FakeQueues:
-    """An engine's queues for ``Connections.take_queues`` and ``requeue``, with a gate on the take."""
+    """An engine's queues (a ``QueueSource``), with a gate on the batched take."""
 
     def __init__(self, queues: dict[str, list[Delivery]]) -> None:
         self.queues = queues
@@ -115,10 +136,10 @@ class FakeQueues:
         self.requeued: dict[str, list[int]] = {}
         self.fail = False
 
-    async def take_one(self, client_id: str) -> list[Delivery]:
+    async def take_queue(self, client_id: str) -> list[Delivery]:
         return self.queues.pop(client_id, [])
 
-    async def take_many(self, client_ids: list[str]) -> dict[str, list[Delivery]]:
+    async def take_queues(self, client_ids: list[str]) -> dict[str, list[Delivery]]:
         await self.gate.wait()
         if self.fail:
             raise RuntimeError("engine down")
@@ -129,11 +150,9 @@ class FakeQueues:
 
 
 def _connections(engine: FakeQueues, *sinks: tuple[str, FrameSink]) -> Connections:
-    connections = Connections()
-    connections.take_queues = engine.take_many
-    connections.requeue = engine.requeue
+    connections = Connections(queues=engine, pipeline=Pipeline())
     for client_id, sink in sinks:
-        connections.bind(client_id, sink, engine.take_one)
+        connections.bind(client_id, sink)
     return connections
 
 
@@ -187,5 +206,6 @@ async def test_wake_many_falls_back_to_the_pump_when_the_take_fails() -> None:
     connections = _connections(engine, ("a", a))
     connections.wake_many(["a"])
     await _settle()
-    assert a.pumped == [[1]]  # the pump took the queue itself
+    # the pump took the queue itself, and wrote it on the frame path (the socket accepts frames)
+    assert a.frames == [delivery(1).frame]
     assert not a.busy

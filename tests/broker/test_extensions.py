@@ -1,4 +1,9 @@
-"""Server extensions, monitoring events and the server-side client (faye-protocol.md §6, §7; §13 110-113)."""
+"""Server extensions, monitoring events and the server-side client (docs/protocol.md §6, §7; §13 110-113).
+
+The ``Guard`` below shows faye's extension mechanism (an incoming error blocks a message). It
+compares raw fields, so it is not an access rule: ``["/secret"]`` or ``/*`` would get past it.
+Access rules are authorizers, tested over lists and wildcards in ``test_authorization.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from broker import Context, Extension, create_app
-from broker.local import BayeuxError
 from broker.server import Broker
+from clients.errors import BayeuxError
+from clients.subscription import Message as Delivered
 from tests.support.servers import serve_app
 
 pytestmark = pytest.mark.anyio
@@ -82,16 +88,23 @@ async def test_c110_incoming_error_blocks_subscribe(served: tuple[str, Broker, G
 
 async def test_c111_incoming_error_blocks_publish(served: tuple[str, Broker, Guard]) -> None:
     url, broker, _ = served
-    received: list[Message] = []
-    await broker.client().subscribe("/blocked", received.append)
+    received: list[object] = []
+    arrived = asyncio.Event()
+
+    def on_message(message: Delivered) -> None:
+        received.append(message.data)
+        arrived.set()
+
+    await broker.client().subscribe("/blocked", on_message)
     async with httpx.AsyncClient(timeout=10) as http:
         denied = (await _post(http, url, {"channel": "/blocked", "data": 1}))[0]
         assert denied["error"] == "403::Password required"
         assert denied["successful"] is False
         allowed = (await _post(http, url, {"channel": "/blocked", "data": 2, "ext": {"token": "t"}}))[0]
         assert allowed["successful"] is True
-    await asyncio.sleep(0.2)
-    assert [m["data"] for m in received] == [2]
+    # the allowed publish arrives; the blocked one, published before it, would have come first
+    await asyncio.wait_for(arrived.wait(), 5)
+    assert received == [2]
 
 
 async def test_incoming_drop_gives_no_reply(served: tuple[str, Broker, Guard]) -> None:
@@ -168,10 +181,12 @@ async def test_listener_errors_do_not_break_the_broker(caplog: pytest.LogCapture
 async def test_server_side_client_publish_subscribe_and_service_channels(served: tuple[str, Broker, Guard]) -> None:
     url, broker, guard = served
     client = broker.client()
-    requests: list[Message] = []
-    everything: list[Message] = []
+    requests: list[Delivered] = []
+    everything: list[Delivered] = []
+    markers: asyncio.Queue[object] = asyncio.Queue()
     await client.subscribe("/service/echo", requests.append)
     await client.subscribe("/chat/**", everything.append)
+    await client.subscribe("/marker", lambda message: markers.put_nowait(message.data))
     async with httpx.AsyncClient(timeout=10) as http:
         client_id = await _handshake(http, url)
         await _post(http, url, {"channel": "/meta/subscribe", "clientId": client_id, "subscription": "/chat/*"})
@@ -183,10 +198,11 @@ async def test_server_side_client_publish_subscribe_and_service_channels(served:
         assert len(delivered) == 1
         assert delivered[0].pop("id")  # faye keeps the publisher's id on deliveries
         assert delivered == [{"channel": "/chat/room", "data": {"text": "hi"}, "ext": {"tagged": "long-polling"}}]
-    await asyncio.sleep(0.2)
-    assert [m["data"] for m in requests] == [{"q": 1}]
-    assert [m["data"] for m in everything] == [{"text": "hi"}]
-    assert everything[0]["ext"] == {"tagged": "in-process"}
+    await broker.publish("/marker", 1)
+    assert await asyncio.wait_for(markers.get(), 5) == 1  # everything published before it has arrived
+    assert [m.data for m in requests] == [{"q": 1}]
+    assert [m.data for m in everything] == [{"text": "hi"}]
+    assert everything[0].ext == {"tagged": "in-process"}
     assert True in guard.seen_local
     with pytest.raises(BayeuxError) as refused:
         await client.publish("/blocked", 1)
@@ -195,5 +211,6 @@ async def test_server_side_client_publish_subscribe_and_service_channels(served:
         await client.subscribe("/bad channel", everything.append)
     await client.unsubscribe("/chat/**")
     await broker.publish("/chat/room", {"text": "after"})
-    await asyncio.sleep(0.2)
+    await broker.publish("/marker", 2)
+    assert await asyncio.wait_for(markers.get(), 5) == 2
     assert len(everything) == 1

@@ -1,6 +1,6 @@
-"""The engine under test, built per kind, with hooks that record what the engine reports.
+"""The engine under test, built per kind, bound to a recorder of everything the engine reports.
 
-Every engine runs the same contract suite (design.md §1, "Engines and stores are seams").
+Every engine runs the same contract suite (docs/architecture.md, "Seams").
 To add an engine, add its kind to ``ENGINE_KINDS`` and a branch to :func:`make_engine`;
 the tests themselves do not change.
 """
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
-from broker.engines.base import Engine, EngineHooks
+from broker.delivery import Delivery
+from broker.engines.base import Engine
 from broker.engines.memory import MemoryEngine
 from broker.engines.redis import RedisEngine
+from broker.events import MonitorEvent
 from tests.conftest import require
 from tests.support.redis import RedisServer, redis_available, start_redis
 
@@ -52,30 +54,49 @@ Entry = tuple[object, ...]
 
 @dataclass
 class Recorder:
-    """Everything an engine reports through :class:`EngineHooks`, in the order it happened.
+    """The engine's :class:`~broker.engines.base.Recipients` and event sink: records everything the
+    engine reports, in the order it happened.
 
-    Each log entry is ``("emit", name, *args)``, ``("wake", client_id)`` or
-    ``("closed", client_id)``; ``times`` holds the loop time of each entry.
+    Each log entry is ``("emit", name, *args)``, ``("wake", client_id)``, ``("closed", client_id)``,
+    ``("pushed", client_id, data)`` or ``("resync",)``; ``times`` holds the loop time of each entry.
+    With ``accept_pushes`` off (the default) ``push_many`` refuses every client, as a broker does
+    for clients without a writable socket, so everything is queued; with it on, it takes every
+    offered delivery, as a broker does for idle WebSockets (the fan-out fast path).
     """
 
     log: list[Entry] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
-
-    def hooks(self) -> EngineHooks:
-        return EngineHooks(wake=self._wake, closed=self._closed, emit=self._emit)
+    accept_pushes: bool = False
 
     def _record(self, entry: Entry) -> None:
         self.log.append(entry)
         self.times.append(asyncio.get_running_loop().time())
 
-    def _wake(self, client_id: str) -> None:
+    def push_many(self, client_ids: Collection[str], delivery: Delivery) -> list[str]:
+        if not self.accept_pushes:
+            return list(client_ids)
+        for client_id in client_ids:
+            self._record(("pushed", client_id, delivery.message.get("data")))
+        return []
+
+    def wake(self, client_id: str) -> None:
         self._record(("wake", client_id))
 
-    def _closed(self, client_id: str) -> None:
+    def wake_many(self, client_ids: list[str]) -> None:
+        for client_id in client_ids:
+            self._record(("wake", client_id))
+
+    def client_destroyed(self, client_id: str) -> None:
         self._record(("closed", client_id))
 
-    def _emit(self, name: str, *args: object) -> None:
-        self._record(("emit", name, *args))
+    def resync(self) -> None:
+        self._record(("resync",))
+
+    def emit(self, event: MonitorEvent, *args: object) -> None:
+        self._record(("emit", str(event), *args))
+
+    def pushed(self, mark: int = 0) -> list[tuple[object, object]]:
+        return [(entry[1], entry[2]) for entry in self.log[mark:] if entry[0] == "pushed"]
 
     def mark(self) -> int:
         """A position in the log; pass it to the queries below to see only what came after."""
@@ -108,7 +129,7 @@ async def engine(request: pytest.FixtureRequest, recorder: Recorder) -> AsyncIte
     """A started engine bound to ``recorder``, closed after the test."""
     redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
     engine = make_engine(request.param, redis_url=redis_url)
-    engine.bind(recorder.hooks(), client_ttl=CLIENT_TTL, max_queue=MAX_QUEUE)
+    engine.bind(recorder, events=recorder, client_ttl=CLIENT_TTL, max_queue=MAX_QUEUE)
     await engine.start()
     try:
         yield engine

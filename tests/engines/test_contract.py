@@ -1,7 +1,7 @@
-"""The engine contract (faye-protocol.md §5, §7.1; faye ``spec/javascript/engine_spec.js``).
+"""The engine contract (docs/protocol.md §5, §7.1; faye ``spec/javascript/engine_spec.js``).
 
 Every engine must pass this suite unchanged. Monitoring events (``emit``) must have fired by
-the time the engine call that caused them returns; the ``wake`` and ``closed`` hooks may
+the time the engine call that caused them returns; ``wake`` and ``client_destroyed`` may
 arrive a little later (a Redis engine relays them over pub/sub), so the tests wait for them.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from broker.delivery import Delivery
-from broker.engines.base import Engine
+from broker.engines.base import Engine, EngineStatistics
 from protocol.channels import expand
 from tests.engines.conftest import CLIENT_TTL, MAX_QUEUE, Entry, Recorder
 
@@ -538,20 +538,90 @@ async def test_queue_overflow_disconnects_only_that_client(engine: Engine, recor
 # --- statistics and monitoring ------------------------------------------------------------
 
 
-def assert_int_dict(stats: object) -> None:
-    assert isinstance(stats, dict)
-    for key, value in stats.items():
-        assert isinstance(key, str)
-        assert type(value) is int, (key, value)
-
-
-async def test_statistics_is_a_dict_of_ints(engine: Engine) -> None:
-    assert_int_dict(engine.statistics())
-    client_id = await new_client(engine, "/foo")
+async def test_statistics_count_what_this_process_did(engine: Engine) -> None:
+    """The same counts, with the same meaning, on every engine (``EngineStatistics``)."""
+    before = engine.statistics()
+    alice = await new_client(engine, "/foo", "/foo/*")
+    bob = await new_client(engine, "/foo")
     await publish(engine, "/foo")
-    assert_int_dict(engine.statistics())
-    await engine.destroy_client(client_id)
-    assert_int_dict(engine.statistics())
+    await publish(engine, "/nobody")
+    await engine.unsubscribe(bob, "/foo")
+    await engine.destroy_client(alice)
+    after = engine.statistics()
+    assert isinstance(after, EngineStatistics)
+    grew = {name: getattr(after, name) - getattr(before, name) for name in EngineStatistics.__dataclass_fields__}
+    assert grew == {
+        "clients_created": 2,
+        "clients_destroyed": 1,
+        "clients_reaped": 0,
+        "clients_overflowed": 0,
+        "subscriptions_added": 3,
+        "subscriptions_removed": 3,  # bob's unsubscribe, and alice's two with her
+        "messages_published": 2,
+        "deliveries": 2,  # alice once (two matching subscriptions), bob once
+        "deliveries_queued": 2,  # the recorder takes no direct pushes here
+        "errors": 0,
+    }
+
+
+async def test_statistics_count_reaped_and_overflowed_clients(engine: Engine, recorder: Recorder) -> None:
+    before = engine.statistics()
+    slow = await new_client(engine, "/q")
+    for _ in range(MAX_QUEUE + 1):
+        await publish(engine, "/q")
+    await eventually(lambda: slow in recorder.closed())
+    idle = await new_client(engine)
+    await eventually(lambda: idle in recorder.closed(), within=CLIENT_TTL * 20)
+    after = engine.statistics()
+    assert after.clients_overflowed - before.clients_overflowed == 1
+    assert after.clients_reaped - before.clients_reaped >= 1
+    assert after.clients_destroyed - before.clients_destroyed >= 2
+
+
+# --- the direct path: deliveries offered to the broker before they are queued ---------------------
+
+
+async def test_an_engine_that_pushes_offers_only_clients_with_empty_queues(engine: Engine, recorder: Recorder) -> None:
+    """Order is kept: a client with queued messages gets the next one queued after them."""
+    queued = await new_client(engine, "/d")
+    await publish(engine, "/d", data=1)  # refused by the recorder: queued
+    idle = await new_client(engine, "/d")
+    recorder.accept_pushes = True
+    mark = recorder.mark()
+    recipients = await publish(engine, "/d", data=2)
+    assert recipients == 2
+    pushed = recorder.pushed(mark)
+    if pushed:  # an engine with in-process queues pushes (memory); one that queues elsewhere does not
+        assert pushed == [(idle, 2)]
+        assert [d.message["data"] for d in await engine.take_queue(queued)] == [1, 2]
+        assert await engine.take_queue(idle) == []
+        stats = engine.statistics()
+        assert stats.deliveries - stats.deliveries_queued >= 1
+    else:
+        assert [d.message["data"] for d in await engine.take_queue(queued)] == [1, 2]
+        assert [d.message["data"] for d in await engine.take_queue(idle)] == [2]
+
+
+async def test_take_queues_takes_several_clients_at_once_in_order(engine: Engine) -> None:
+    alice = await new_client(engine, "/t")
+    bob = await new_client(engine, "/t")
+    nobody = await new_client(engine)
+    for n in range(3):
+        await publish(engine, "/t", data=n)
+    taken = await engine.take_queues([alice, bob, nobody])
+    assert {client_id: [d.message["data"] for d in deliveries] for client_id, deliveries in taken.items()
+            if deliveries} == {alice: [0, 1, 2], bob: [0, 1, 2]}
+    assert await engine.take_queues([alice, bob]) in ({}, {alice: [], bob: []})
+
+
+async def test_claim_of_an_existing_client_keeps_it_and_of_an_unknown_one_creates_nothing(engine: Engine) -> None:
+    client_id = await new_client(engine, "/c")
+    await engine.claim(client_id)
+    assert await engine.client_exists(client_id)
+    assert await engine.subscription_count(client_id) == 1
+    stranger = new_id()
+    await engine.claim(stranger)
+    assert not await engine.client_exists(stranger)
 
 
 async def test_monitoring_events_in_order(engine: Engine, recorder: Recorder) -> None:

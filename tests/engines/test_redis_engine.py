@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from broker.delivery import Delivery
-from broker.engines.base import EngineHooks, EngineUnavailable
 from broker.engines.redis import RedisEngine
+from broker.errors import EngineUnavailable
 from protocol.channels import expand
 from tests.engines.conftest import Recorder
 from tests.support.redis import RedisServer, start_redis
@@ -27,7 +27,7 @@ def _delivery(channel: str, data: object) -> Delivery:
 async def _engine(url: str, namespace: str, recorder: Recorder, *, ttl: float = 5.0, gc: float | None = None,
                   max_queue: int = 100) -> RedisEngine:
     engine = RedisEngine(url, namespace=namespace, gc_interval=gc)
-    engine.bind(recorder.hooks(), client_ttl=ttl, max_queue=max_queue)
+    engine.bind(recorder, events=recorder, client_ttl=ttl, max_queue=max_queue)
     await engine.start()
     return engine
 
@@ -216,12 +216,9 @@ async def test_garbage_collection_runs_on_one_node_at_a_time(redis_server: Redis
 
 async def test_unreachable_redis_raises_engine_unavailable_and_recovers(namespace: str) -> None:
     server = start_redis()
-    resyncs: list[bool] = []
     recorder = Recorder()
-    hooks = recorder.hooks()
     engine = RedisEngine(server.url, namespace=namespace)
-    engine.bind(EngineHooks(wake=hooks.wake, closed=hooks.closed, emit=hooks.emit, resync=lambda: resyncs.append(True)),
-                client_ttl=5, max_queue=10)
+    engine.bind(recorder, events=recorder, client_ttl=5, max_queue=10)
     await engine.start()
     try:
         await engine.create_client("c")
@@ -232,7 +229,7 @@ async def test_unreachable_redis_raises_engine_unavailable_and_recovers(namespac
             await engine.client_exists("c")
         assert time.monotonic() - started < 8
         server = start_redis(port=server.port, workdir=server.workdir)
-        await _eventually(lambda: bool(resyncs), seconds=10)
+        await _eventually(lambda: ("resync",) in recorder.since(), seconds=10)
         assert not await engine.client_exists("c")  # the restarted Redis kept nothing
         await engine.create_client("c2")
         assert await engine.client_exists("c2")

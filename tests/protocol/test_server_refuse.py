@@ -48,8 +48,10 @@ def test_refused_subscribe_keeps_the_channels_before_the_refused_one() -> None:
 def test_refuse_builds_a_new_reply_and_leaves_the_decision_alone() -> None:
     decision = handle(_subscribe("/secret"), KNOWN, POLICY)
     refused = refuse(decision, 0, FORBIDDEN)
-    assert decision.reply is not None and decision.reply["successful"] is True
-    assert refused.reply is not None and refused.reply is not decision.reply
+    assert decision.reply is not None
+    assert decision.reply["successful"] is True
+    assert refused.reply is not None
+    assert refused.reply is not decision.reply
     assert refused.commands == ()
 
 

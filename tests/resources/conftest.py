@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from broker.app import create_app
 from broker.store import MemoryStore, Store
 from broker.store.sqlite import SQLiteStore
+from clients.subscription import Message as Delivered
 from tests.support.servers import serve_app
 
 Event = tuple[str, dict[str, Any]]
@@ -45,8 +46,8 @@ class Api:
     events: list[Event] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def record(self, message: dict[str, Any]) -> None:
-        self.events.append((message["channel"], message["data"]))
+    def record(self, message: Delivered) -> None:
+        self.events.append((message.channel, message.data))
         self.arrived.set()
 
     async def settle(self, count: int, *, patience: float = 5.0) -> list[Event]:

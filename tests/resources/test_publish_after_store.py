@@ -17,6 +17,7 @@ import pytest
 
 from broker.store import ANY, Change, Condition, MemoryStore, StoreUnavailable
 from broker.store.sqlite import SQLiteStore
+from clients.subscription import Message as Delivered
 from tests.resources.conftest import MakeApi, assert_problem
 
 pytestmark = pytest.mark.anyio
@@ -28,8 +29,8 @@ async def test_every_event_finds_its_write_committed_in_the_file(make_api: MakeA
     path = tmp_path / "store.sqlite3"
     observed: list[tuple[str, int, int | None]] = []
 
-    def check(message: dict[str, Any]) -> None:
-        event = message["data"]
+    def check(message: Delivered) -> None:
+        event = message.data
         with sqlite3.connect(path) as other:
             row = other.execute("SELECT version FROM objects WHERE collection = 'todos' AND id = ?",
                                 (event["id"],)).fetchone()
