@@ -1,11 +1,11 @@
 """A raw Bayeux load generator: it speaks the wire protocol itself, no Bayeux client library.
 
-- ``handshake``/``post``: HTTP POST of a JSON array (faye-protocol.md §4.2), with httpx.
+- ``handshake``/``post``: HTTP POST of a JSON array (docs/protocol.md §4.2), with httpx.
 - :class:`WebSocketClient`: an asyncio protocol that upgrades with the ``websockets``
   sans-I/O :class:`ClientProtocol` (handshake and masked client frames) and then reads
   server frames with a small parser of its own, because the subscriber process has to read
   tens of thousands of frames per second on one core. Every frame is a JSON array
-  (faye-protocol.md §4.5, §9.2); each message goes out in its own one-element array, as the
+  (docs/protocol.md §4.5, §9.2); each message goes out in its own one-element array, as the
   faye client sends it, and ``/meta/connect`` is sent again whenever its reply arrives.
 - :class:`Recorder`: per step delivery counts and latencies, and arrivals per 100 ms.
 - :class:`Publisher`: publishes at a paced rate; each message's data carries the step, a

@@ -80,7 +80,7 @@ def create_app(
         routes.append(PrefixRoute(API_PREFIX, api))
     elif store is not None or access is not None:
         raise TypeError("store and access configure the REST resources; they need resources=True")
-    # every path below the mount is Bayeux (faye-protocol.md §13 item 86), a newline included,
+    # every path below the mount is Bayeux (docs/protocol.md §13 item 86), a newline included,
     # which Starlette's {rest:path} does not match
     mount_route = PrefixRoute(mount, http) if mount else None
     http_routes: list[BaseRoute] = [mount_route] if mount_route else [Route("/", http), Route("/{rest:path}", http)]

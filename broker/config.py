@@ -1,4 +1,4 @@
-"""Broker settings: timeouts and the limits that bound every input (design.md §4)."""
+"""Broker settings: timeouts and the limits that bound every input (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

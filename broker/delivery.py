@@ -1,4 +1,4 @@
-"""A published message on its way to subscribers, encoded once for every recipient (design.md §3)."""
+"""A published message on its way to subscribers, encoded once for every recipient (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The session decides (what to send, when to retry, what to deliver); this module 
 actions it returns: it writes batches through a transport, arms one timer, runs extensions, settles
 the futures of pending requests and hands delivered messages to subscriptions.
 
-Transports (faye-protocol.md §9.1): the handshake goes over long-polling, as faye's client does;
+Transports (docs/protocol.md §9.1): the handshake goes over long-polling, as faye's client does;
 then the first of the client's ``transports`` that the server lists in ``supportedConnectionTypes``
 and that opens is used, so a WebSocket that cannot be opened falls back to long-polling.
 """

@@ -7,7 +7,7 @@ What it receives goes to ``on_receive``; a batch it could not deliver, or whose 
 came, goes to ``on_failed`` (the state machine then retries after a backoff). httpx, websockets,
 socket and JSON errors stop here.
 
-* long-polling (faye-protocol.md §4.2, §9.6): each batch is one ``POST`` with
+* long-polling (docs/protocol.md §4.2, §9.6): each batch is one ``POST`` with
   ``Content-Type: application/json``; the reply body is a JSON array. Batches are posted
   concurrently, so a held ``/meta/connect`` never delays a publish.
 * websocket (§4.5, §9.2): the endpoint URL with ``ws:``/``wss:``; each batch is one text frame

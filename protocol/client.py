@@ -1,4 +1,4 @@
-"""Sans-I/O Bayeux client, faye dialect (faye ``src/protocol/client.js``; faye-protocol.md §9).
+"""Sans-I/O Bayeux client, faye dialect (faye ``src/protocol/client.js``; docs/protocol.md §9).
 
 States (:class:`State`)::
 

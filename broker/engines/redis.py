@@ -1,6 +1,6 @@
 """The Redis engine: several broker processes on one Redis behave as one broker.
 
-Compared with faye-redis (faye-protocol.md §5.6), on purpose:
+Compared with faye-redis (docs/protocol.md §5.6), on purpose:
 
 - a published payload is stored **once** (``msg:<n>``, with a TTL) and recipients' queues hold
   its number, not a copy;

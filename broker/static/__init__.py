@@ -1,6 +1,6 @@
 """Files the broker serves itself: the browser client at ``<mount>/client.js`` and the demo page.
 
-faye's static server (``src/adapters/static_server.js``, faye-protocol.md §8) answers every
+faye's static server (``src/adapters/static_server.js``, docs/protocol.md §8) answers every
 ``.js``/``.map`` path under the mount by basename, with ``<mount>/client.js`` and
 ``/<mount-basename>.js`` as aliases of its browser bundle, a sha1 ``ETag``, ``Last-Modified``
 and 304 on a match. We serve our own client (``clients/browser/client.js``) under those names

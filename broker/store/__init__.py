@@ -1,4 +1,4 @@
-"""Stores hold the REST resources' collections of JSON objects (design.md §1, "seams").
+"""Stores hold the REST resources' collections of JSON objects (docs/architecture.md §1, "seams").
 
 ``memory`` ships for tests and embedding, ``sqlite`` is the durable default of
 ``bayeux-broker serve``, ``redis`` is shared by every broker of a cluster. They pass one

@@ -1,4 +1,4 @@
-"""The store interface: collections of JSON objects with versions (design.md §1, §4).
+"""The store interface: collections of JSON objects with versions (docs/architecture.md §1, §4).
 
 Every store passes the one contract suite in ``tests/store``. The contract, in short:
 

@@ -6,7 +6,7 @@
  * `publish`, `disconnect`, `addExtension`/`removeExtension`, `disable`, `setHeader`,
  * `on`/`off('transport:up' | 'transport:down')`, plus `getClientId()` and `getState()`.
  *
- * Behaviour follows faye 1.4.3 as described in faye-protocol.md §9: the handshake goes over
+ * Behaviour follows faye 1.4.3 as described in docs/protocol.md §9: the handshake goes over
  * HTTP (XHR on the same origin, CORS across origins, JSONP when CORS is disabled), then the
  * client takes the first usable of websocket, eventsource, long-polling,
  * cross-origin-long-polling and callback-polling that the server offers. One /meta/connect is

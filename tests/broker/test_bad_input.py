@@ -1,6 +1,6 @@
 """Bad input over real loopback sockets: every bad request gets a clear answer, never a 500.
 
-The contract (design.md §4, faye-protocol.md §1.4, §2, §3, §4.2, §4.7):
+The contract (docs/architecture.md §4, docs/protocol.md §1.4, §2, §3, §4.2, §4.7):
 
 * a body that is not a Bayeux batch (malformed or primitive JSON, no ``message=``, a bad
   JSONP callback, an unsupported method, bytes that are not UTF-8) is an HTTP 400 with a
@@ -29,7 +29,7 @@ from tests.support.servers import BrokerProcess
 Message = dict[str, Any]
 
 FAYE_ERROR = re.compile(r"\d{3}:[^:]*:[A-Za-z ]+")
-"""faye's error string: 3-digit code, args joined by commas, message (faye-protocol.md §3)."""
+"""faye's error string: 3-digit code, args joined by commas, message (docs/protocol.md §3)."""
 
 _counter = itertools.count()
 
@@ -176,7 +176,7 @@ def test_form_body_without_a_batch_is_400(
 
 
 def test_raw_json_body_without_json_content_type_is_400(broker: BrokerProcess, http: httpx.Client) -> None:
-    """faye-protocol.md §4.2: without ``application/json`` the body is form data; raw JSON has no ``message``."""
+    """docs/protocol.md §4.2: without ``application/json`` the body is form data; raw JSON has no ``message``."""
     body = json.dumps({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"]})
     response = http.post(broker.url, content=body.encode(), headers={"Content-Type": "text/plain"})
     assert_http_error(response, 400)
@@ -347,7 +347,7 @@ WRONG_TYPES: list[tuple[str, Message, str | re.Pattern[str] | None]] = [
                                "ext": [1, 2]}, None),
     ("ext-number-on-publish", {"channel": "/wrong/types", "data": 1, "ext": 5}, None),
     ("data-nested-object", {"channel": "/wrong/types", "data": {"a": [{"b": [None, True, 1.5, "x"]}]}}, None),
-    # unknown meta channels (faye-protocol.md §1.3, §2.7)
+    # unknown meta channels (docs/protocol.md §1.3, §2.7)
     ("meta-foo", {"channel": "/meta/foo", "clientId": CID, "id": "m1"}, "403:/meta/foo:Forbidden channel"),
     ("meta-subscribe-suffix", {"channel": "/meta/subscribe/x", "clientId": CID, "subscription": "/a"},
      "403:/meta/subscribe/x:Forbidden channel"),
@@ -403,7 +403,7 @@ def test_failed_connect_reply_has_no_client_id_and_handshake_advice(broker: Brok
 
 
 def test_subscription_list_with_a_bad_entry_keeps_the_earlier_ones(broker: BrokerProcess, http: httpx.Client) -> None:
-    """faye-protocol.md §2.4: the walk stops at the first error; earlier channels stay subscribed."""
+    """docs/protocol.md §2.4: the walk stops at the first error; earlier channels stay subscribed."""
     client_id = handshake(http, broker.url)
     good = unique("/partial")
     reply = subscribe(http, broker.url, client_id, [good, 5, unique("/never")])
@@ -415,7 +415,7 @@ def test_subscription_list_with_a_bad_entry_keeps_the_earlier_ones(broker: Broke
 
 
 def test_non_object_batch_entries_get_publish_errors(broker: BrokerProcess, http: httpx.Client) -> None:
-    """A non-object entry is a message without channel or data: ``402:data`` (faye-protocol.md §1.4)."""
+    """A non-object entry is a message without channel or data: ``402:data`` (docs/protocol.md §1.4)."""
     replies = bayeux(http, broker.url, [1, "x", [], True])
     assert replies == [{"successful": False, "error": "402:data:Missing required parameter"}] * 4
     assert_handshake_works(broker.url)
@@ -468,7 +468,7 @@ def test_empty_object_or_list_is_truthy_as_in_faye(
     broker: BrokerProcess, http: httpx.Client, field: str, value: object
 ) -> None:
     """faye tests ``if (message.id)`` / ``!message.version`` in JavaScript, where ``{}`` and ``[]`` are truthy:
-    the id is echoed and the version is accepted (faye-protocol.md §1.4)."""
+    the id is echoed and the version is accepted (docs/protocol.md §1.4)."""
     message = {"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"],
                "id": "h", field: value}
     replies = bayeux(http, broker.url, [message])
@@ -564,7 +564,7 @@ def test_wide_data_is_delivered(broker: BrokerProcess, http: httpx.Client) -> No
 
 @pytest.mark.anyio
 async def test_websocket_bad_frames_keep_the_socket_open(broker: BrokerProcess) -> None:
-    """Malformed frames are ignored (faye-protocol.md §4.5); wrong types get Bayeux errors; the socket stays up."""
+    """Malformed frames are ignored (docs/protocol.md §4.5); wrong types get Bayeux errors; the socket stays up."""
     hs = {"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "w"}
     with anyio.fail_after(20):
         async with connect(ws_url(broker.url), ping_interval=None, close_timeout=2) as ws:

@@ -1,4 +1,4 @@
-"""Every input is bounded (design.md §4): body, frame, batch, message, channel, subscriptions, queue.
+"""Every input is bounded (docs/architecture.md §4): body, frame, batch, message, channel, subscriptions, queue.
 
 One broker for the module, started with the real CLI and small limits so the run stays fast.
 After each overflow the server keeps serving everyone else.

@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 13-27: ``/meta/connect`` over POST-JSON (long-polling).
+"""docs/protocol.md §13 items 13-27: ``/meta/connect`` over POST-JSON (long-polling).
 
 This broker answers the first connect after a handshake at once (CometD style), so every
 "held" check first uses up that immediate connect (``wire.session``).

@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 103-105: the ``eventsource`` transport (streaming GET ``<mount>/<clientId>``)."""
+"""docs/protocol.md §13 items 103-105: the ``eventsource`` transport (streaming GET ``<mount>/<clientId>``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 1-12: ``/meta/handshake`` over POST-JSON."""
+"""docs/protocol.md §13 items 1-12: ``/meta/handshake`` over POST-JSON."""
 
 from __future__ import annotations
 

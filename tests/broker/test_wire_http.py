@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 70-86: the HTTP transport (long-polling, CORS, batches, errors)."""
+"""docs/protocol.md §13 items 70-86: the HTTP transport (long-polling, CORS, batches, errors)."""
 
 from __future__ import annotations
 

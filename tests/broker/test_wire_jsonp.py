@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 87-93: callback-polling (JSONP over GET)."""
+"""docs/protocol.md §13 items 87-93: callback-polling (JSONP over GET)."""
 
 from __future__ import annotations
 

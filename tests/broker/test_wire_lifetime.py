@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 62-69: ``/meta/disconnect``, session reaping, unknown meta channels.
+"""docs/protocol.md §13 items 62-69: ``/meta/disconnect``, session reaping, unknown meta channels.
 
 Reaping (items 66-68) runs against its own broker with ``--timeout 1`` (clients are reaped
 after 2T = 2 s without a connect).

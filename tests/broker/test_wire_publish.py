@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 44-61: publishing and wildcard routing over POST-JSON."""
+"""docs/protocol.md §13 items 44-61: publishing and wildcard routing over POST-JSON."""
 
 from __future__ import annotations
 

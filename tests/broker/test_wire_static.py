@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 106-109: the browser client served under the mount.
+"""docs/protocol.md §13 items 106-109: the browser client served under the mount.
 
 We serve our own client (``clients/browser/client.js``), not faye's bundle, under the names
 faye uses. Deliberate differences, each checked here: the ETag is the sha1 of the body in

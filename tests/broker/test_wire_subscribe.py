@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 28-43: ``/meta/subscribe`` and ``/meta/unsubscribe`` over POST-JSON."""
+"""docs/protocol.md §13 items 28-43: ``/meta/subscribe`` and ``/meta/unsubscribe`` over POST-JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""faye-protocol.md §13 items 94-102: the ``websocket`` transport, with the ``websockets`` client."""
+"""docs/protocol.md §13 items 94-102: the ``websocket`` transport, with the ``websockets`` client."""
 
 from __future__ import annotations
 

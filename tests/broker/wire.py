@@ -1,4 +1,4 @@
-"""Helpers for the wire tests (faye-protocol.md §13): raw Bayeux over real loopback sockets.
+"""Helpers for the wire tests (docs/protocol.md §13): raw Bayeux over real loopback sockets.
 
 Everything here talks to a running broker through httpx (long-polling, JSONP, EventSource)
 or the ``websockets`` asyncio client. Nothing is mocked.

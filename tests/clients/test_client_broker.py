@@ -1,5 +1,5 @@
 """The Python client against our broker under uvicorn on loopback, over both transports:
-publish/subscribe, wildcards (faye-protocol.md §1.2), refusals (§3), extensions (§6), the
+publish/subscribe, wildcards (docs/protocol.md §1.2), refusals (§3), extensions (§6), the
 WebSocket fallback (§9.1) and the re-handshake after the broker forgets the client (§9.3)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reconnecting (faye-protocol.md §9.3): the broker process restarts on the same port; the client
+"""Reconnecting (docs/protocol.md §9.3): the broker process restarts on the same port; the client
 backs off while it is down (no busy loop), re-handshakes, subscribes again and sends what was
 published meanwhile."""
 

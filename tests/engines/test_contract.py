@@ -96,7 +96,7 @@ def lifecycle(recorder: Recorder, client_id: str, mark: int = 0) -> list[Entry]:
 
 
 async def assert_destroyed(recorder: Recorder, client_id: str, channels: list[str], mark: int) -> None:
-    """faye-protocol.md §5.2/§7.1: an ``unsubscribe`` per channel, then ``disconnect``, then ``closed``."""
+    """docs/protocol.md §5.2/§7.1: an ``unsubscribe`` per channel, then ``disconnect``, then ``closed``."""
     await eventually(lambda: client_id in recorder.closed(mark))
     await settle()
     entries = lifecycle(recorder, client_id, mark)
@@ -276,7 +276,7 @@ async def test_subscriptions_are_per_client(engine: Engine, recorder: Recorder) 
     assert recorder.events(mark) == [("publish", None, "/foo", "ok")]
 
 
-# --- unknown client ids never create state (faye-protocol.md §5.9 item 7) -----------------
+# --- unknown client ids never create state (docs/protocol.md §5.9 item 7) -----------------
 
 
 async def test_unknown_client_ids_never_create_state(engine: Engine, recorder: Recorder) -> None:
@@ -315,7 +315,7 @@ async def test_destroyed_client_ids_never_regain_state(engine: Engine, recorder:
     assert recorder.since(mark) == [("emit", "publish", None, "/bar", "ok")]
 
 
-# --- routing (faye-protocol.md §1.2) ------------------------------------------------------
+# --- routing (docs/protocol.md §1.2) ------------------------------------------------------
 
 ROUTES = [
     ("/foo/bar", "/foo/bar", True),
@@ -424,7 +424,7 @@ async def test_messages_round_trip_unchanged(engine: Engine) -> None:
     assert await taken(engine, client_id) == [message]
 
 
-# --- queues (faye-protocol.md §5.4) -------------------------------------------------------
+# --- queues (docs/protocol.md §5.4) -------------------------------------------------------
 
 
 async def test_queue_is_fifo_across_publishes(engine: Engine) -> None:
@@ -467,7 +467,7 @@ async def test_queues_are_per_client(engine: Engine) -> None:
     assert await taken_data(engine, bob) == [1, 2]
 
 
-# --- reaping (faye-protocol.md §5.2) ------------------------------------------------------
+# --- reaping (docs/protocol.md §5.2) ------------------------------------------------------
 
 
 async def test_client_not_pinged_is_reaped(engine: Engine, recorder: Recorder) -> None:
@@ -499,7 +499,7 @@ async def test_ping_keeps_a_client_alive(engine: Engine, recorder: Recorder) -> 
     await gone(engine, client_id, within=CLIENT_TTL + PATIENCE)
 
 
-# --- queue bound (design.md §4) -----------------------------------------------------------
+# --- queue bound (docs/architecture.md §4) -----------------------------------------------------------
 
 
 async def test_a_full_queue_is_kept(engine: Engine, recorder: Recorder) -> None:
@@ -625,7 +625,7 @@ async def test_claim_of_an_existing_client_keeps_it_and_of_an_unknown_one_create
 
 
 async def test_monitoring_events_in_order(engine: Engine, recorder: Recorder) -> None:
-    """faye-protocol.md §7.1: one event per change, ``unsubscribe``s before ``disconnect``."""
+    """docs/protocol.md §7.1: one event per change, ``unsubscribe``s before ``disconnect``."""
     alice = await new_client(engine, "/x", "/y/*")
     bob = await new_client(engine, "/x")
     await publish(engine, "/x", "hi", publisher=alice)

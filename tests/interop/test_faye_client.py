@@ -1,4 +1,4 @@
-"""The npm ``faye`` 1.4.3 Node client against our broker (faye-protocol.md §9, §13 items 114-116).
+"""The npm ``faye`` 1.4.3 Node client against our broker (docs/protocol.md §9, §13 items 114-116).
 
 Each test runs ``tests/interop/js/faye_scenario.js`` with ``node`` against a broker started with the
 real CLI, once over WebSocket and once with ``client.disable('websocket')`` (long-polling).

@@ -8,7 +8,7 @@ from protocol.commands import Message, Publish
 from protocol.server import Facts, Policy
 
 CLIENT = "u38mqgjpv9xlp25dk8iipzovt224rdq"
-"""A 31-character base-36 client id, as faye generates them (faye-protocol.md §5.1)."""
+"""A 31-character base-36 client id, as faye generates them (docs/protocol.md §5.1)."""
 
 NEW_ID = "0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5"
 """The id the broker hands to a handshake decision."""

@@ -1,4 +1,4 @@
-"""Channel grammar and wildcard expansion (faye-protocol.md §1.1, §1.2; checklist 52, 55-59)."""
+"""Channel grammar and wildcard expansion (docs/protocol.md §1.1, §1.2; checklist 52, 55-59)."""
 
 from __future__ import annotations
 

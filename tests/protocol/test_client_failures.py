@@ -1,5 +1,5 @@
 """Client state machine when the broker is unreachable: jittered exponential backoff, resending
-what failed, no busy loop (faye-protocol.md §9.2, §9.3; the faye client retries every 5 s). No event loop."""
+what failed, no busy loop (docs/protocol.md §9.2, §9.3; the faye client retries every 5 s). No event loop."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Client state machine: subscribe, unsubscribe, publish, deliveries and disconnect
-(faye-protocol.md §1.2, §2.4-§2.6, §9.3, §9.4). No event loop."""
+(docs/protocol.md §1.2, §2.4-§2.6, §9.3, §9.4). No event loop."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Client state machine: handshake, transport selection, the connect cycle and advice
-(faye-protocol.md §9.1, §9.3, §9.5; faye ``src/protocol/client.js``). No event loop."""
+(docs/protocol.md §9.1, §9.3, §9.5; faye ``src/protocol/client.js``). No event loop."""
 
 from __future__ import annotations
 

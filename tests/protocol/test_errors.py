@@ -1,4 +1,4 @@
-"""faye's error strings ``<code>:<args>:<message>`` (faye-protocol.md §3)."""
+"""faye's error strings ``<code>:<args>:<message>`` (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Batch decoding and encoding, JSONP framing (faye-protocol.md §2.1, §4.2, §4.4; checklist 74-78, 87-92)."""
+"""Batch decoding and encoding, JSONP framing (docs/protocol.md §2.1, §4.2, §4.4; checklist 74-78, 87-92)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/meta/connect`` decisions (faye-protocol.md §2.1, §2.3, §2.8, §5.3, §12; checklist 13-27)."""
+"""``/meta/connect`` decisions (docs/protocol.md §2.1, §2.3, §2.8, §5.3, §12; checklist 13-27)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/meta/disconnect`` decisions (faye-protocol.md §2.5, §2.8; checklist 62-64)."""
+"""``/meta/disconnect`` decisions (docs/protocol.md §2.5, §2.8; checklist 62-64)."""
 
 from __future__ import annotations
 

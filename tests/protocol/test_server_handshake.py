@@ -1,4 +1,4 @@
-"""``/meta/handshake`` decisions (faye-protocol.md §2.1, §2.2, §2.8; checklist 1-12)."""
+"""``/meta/handshake`` decisions (docs/protocol.md §2.1, §2.2, §2.8; checklist 1-12)."""
 
 from __future__ import annotations
 

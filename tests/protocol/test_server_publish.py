@@ -1,4 +1,4 @@
-"""Publishing to non-meta channels (faye-protocol.md §1.3, §1.4, §2.6, §2.8, §5.9 item 6;
+"""Publishing to non-meta channels (docs/protocol.md §1.3, §1.4, §2.6, §2.8, §5.9 item 6;
 checklist 44-54, 58, 60, 61, 111)."""
 
 from __future__ import annotations

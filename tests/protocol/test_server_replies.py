@@ -1,4 +1,4 @@
-"""Rules shared by every reply (faye-protocol.md §1.4, §2.1 ``_makeResponse``/``_advize``, §2.7, §9.4;
+"""Rules shared by every reply (docs/protocol.md §1.4, §2.1 ``_makeResponse``/``_advize``, §2.7, §9.4;
 checklist 10, 25, 40, 69)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``/meta/subscribe`` and ``/meta/unsubscribe`` decisions (faye-protocol.md §1.3, §2.4, §2.8, §7.2;
+"""``/meta/subscribe`` and ``/meta/unsubscribe`` decisions (docs/protocol.md §1.3, §2.4, §2.8, §7.2;
 checklist 28-43, 110)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Bad input of every kind gets a clear RFC 9457 problem with the right status, writes nothing,
-publishes nothing, and the server goes on serving (design.md §4)."""
+publishes nothing, and the server goes on serving (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A change is published only after its write is stored (design.md §4), and a write that fails
+"""A change is published only after its write is stored (docs/architecture.md §4), and a write that fails
 publishes nothing.
 
 A subscriber on the broker reads the SQLite file through a connection of its own the moment each

@@ -1,4 +1,4 @@
-"""The store under test, built per kind (design.md §1, "Engines and stores are seams").
+"""The store under test, built per kind (docs/architecture.md §1, "Engines and stores are seams").
 
 Every store runs the same contract suite. To add a store, add its kind to ``STORE_KINDS`` and
 a branch to :func:`make_store`; the tests themselves do not change.
