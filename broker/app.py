@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,10 @@ from broker.resources import AccessHook, ResourceAPI, ResourceChannelGuard
 from broker.routing import PrefixRoute
 from broker.server import Broker
 from broker.static import demo_asset, demo_page
-from broker.store import MemoryStore, Store, store_from_url
+from broker.store import Store, store_from_url
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
 
-__all__ = ["BrokerApp", "create_app"]
+__all__ = ["BrokerApp", "create_app", "default_store"]
 
 
 def create_app(
@@ -75,7 +74,7 @@ def create_app(
             raise ValueError(f"the Bayeux mount cannot be under {API_PREFIX}, where the REST resources are")
         if isinstance(store, str):
             store = store_from_url(store, data_dir=data_dir)
-        api = ResourceAPI(broker, store or _default_store(broker), access=access, prefix=API_PREFIX)
+        api = ResourceAPI(broker, store or default_store(broker.engine), access=access, prefix=API_PREFIX)
         broker.add_authorizer(ResourceChannelGuard())
         routes.append(PrefixRoute(API_PREFIX, api))
     elif store is not None or access is not None:
@@ -143,11 +142,8 @@ def _demo_page(mount: str) -> Callable[[Request], Response]:
     return page
 
 
-def _default_store(broker: Broker) -> Store:
-    """The Redis store on the Redis engine's Redis (every node serves the same data), else memory."""
-    redis_engines = sys.modules.get("broker.engines.redis")  # imported only if a Redis engine exists
-    if redis_engines is not None and isinstance(broker.engine, redis_engines.RedisEngine):
-        from broker.store.redis import RedisStore
-
-        return RedisStore(broker.engine.url, namespace=broker.engine.ns)
-    return MemoryStore()
+def default_store(engine: Engine, *, fallback: str = "memory", data_dir: str | Path = "data") -> Store:
+    """The one default-store rule: the store every process of the engine shares (Redis: the same
+    Redis, so every node serves the same data), else ``fallback`` (``create_app``: memory; the
+    CLI: SQLite in ``--data-dir``)."""
+    return store_from_url(engine.shared_store_url() or fallback, data_dir=data_dir)

@@ -9,16 +9,16 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
 from broker import cli_client
-from broker.app import create_app
+from broker.app import create_app, default_store
 from broker.config import Settings
-from broker.engines import engine_from_url
+from broker.engines import Engine, engine_from_url
 from broker.server import Broker
 from broker.store import Store, store_from_url
 
@@ -27,7 +27,7 @@ __all__ = ["main"]
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def _positive(kind: type[float] | type[int]):  # type: ignore[no-untyped-def]
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
@@ -115,12 +115,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _store(args: argparse.Namespace) -> Store:
-    """``--store``; by default SQLite in ``--data-dir``, or with a Redis engine the engine's Redis."""
-    url = args.store
-    if url is None:
-        url = "sqlite" if args.engine in ("memory", "memory://") else args.engine
-    store = store_from_url(url, data_dir=args.data_dir)
+def _store(args: argparse.Namespace, engine: Engine) -> Store:
+    """``--store``; by default the engine's shared store (Redis), else SQLite in ``--data-dir``."""
+    if args.store is None:
+        store = default_store(engine, fallback="sqlite", data_dir=args.data_dir)
+    else:
+        store = store_from_url(args.store, data_dir=args.data_dir)
     path = getattr(store, "path", None)
     if isinstance(path, Path):
         try:  # a bad directory is a one-line error here rather than a failed startup later
@@ -145,7 +145,7 @@ def serve(args: argparse.Namespace) -> int:
             max_queue=args.max_queue,
         )
         engine = engine_from_url(args.engine)
-        store = _store(args)
+        store = _store(args, engine)
     except ValueError as exc:
         raise SystemExit(f"bayeux-broker: {exc}") from None
     app = create_app(settings=settings, engine=engine, store=store, demo=args.demo)

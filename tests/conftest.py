@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.redis import RedisServer, redis_available, start_redis
 from tests.support.servers import BrokerProcess, start_broker
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -31,3 +32,12 @@ def require(condition: bool, reason: str) -> None:
         if IN_CI:
             pytest.fail(f"required in CI: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """The suite's own redis-server on a free loopback port (never the shared one on 6379)."""
+    require(redis_available(), "redis-server is not installed")
+    server = start_redis()
+    yield server
+    server.cleanup()

@@ -499,7 +499,10 @@ class RedisEngine(Engine):
                 self._reaped += 1
                 await self.destroy_client(raw.decode())
         finally:
-            await self._script("release", [lock_key], [token])
+            # the lock also expires by itself; a failed release must not replace a cancellation
+            # (which would keep this loop running through close())
+            with contextlib.suppress(EngineUnavailable):
+                await self._script("release", [lock_key], [token])
 
     def statistics(self) -> EngineStatistics:
         return EngineStatistics(

@@ -9,12 +9,17 @@ receiving. These tests destroy the session under it and wait for a delivery, bou
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
+import redis.asyncio as aioredis
 
 from broker.config import Settings
+from broker.engines.redis import RedisEngine
 from broker.server import Broker
+from clients.subscription import Message as Delivered
+from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -22,11 +27,11 @@ RECOVERY_BOUND = 5.0
 """Seconds within which the client must receive again after its session was destroyed."""
 
 
-async def _received_after_loss(broker: Broker, forget: Any) -> list[object]:
+async def _received_after_loss(broker: Broker, forget: Callable[[str], Awaitable[None]]) -> list[object]:
     got: list[object] = []
     arrived = asyncio.Event()
 
-    def on_message(message: Any) -> None:
+    def on_message(message: Delivered) -> None:
         got.append(message.data)
         arrived.set()
 
@@ -65,5 +70,27 @@ async def test_server_side_client_recovers_when_the_memory_engine_forgets_its_se
         # and the new session stays alive past the client TTL (2 x timeout): its connect loop runs
         await asyncio.sleep(1.0)
         assert await broker.engine.client_exists(str(broker.client().client_id))
+    finally:
+        await broker.close()
+
+
+async def test_server_side_client_recovers_when_the_redis_data_is_flushed(redis_server: RedisServer) -> None:
+    namespace = f"ssc-{uuid.uuid4().hex[:10]}"
+    broker = Broker(settings=Settings(timeout=0.2), engine=RedisEngine(redis_server.url, namespace=namespace))
+    await broker.start()
+
+    async def flush(_client_id: str) -> None:
+        redis = aioredis.Redis.from_url(redis_server.url)
+        try:
+            keys = await redis.keys(f"{namespace}:*")
+            if keys:
+                await redis.delete(*keys)
+        finally:
+            await redis.aclose()
+
+    try:
+        got = await _received_after_loss(broker, flush)
+        assert got[0] == 1
+        assert len(got) >= 2
     finally:
         await broker.close()

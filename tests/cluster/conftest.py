@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import require
-from tests.support.redis import RedisServer, redis_available, start_redis
+from tests.support.redis import RedisServer
 from tests.support.servers import BrokerProcess, start_broker
 
 
@@ -54,15 +53,6 @@ def make_cluster(redis_url: str, size: int, *args: str) -> Cluster:
         cluster.stop()
         raise
     return cluster
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """The suite's own redis-server on a free loopback port."""
-    require(redis_available(), "redis-server is not installed")
-    server = start_redis()
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,8 +19,6 @@ from broker.engines.base import Engine
 from broker.engines.memory import MemoryEngine
 from broker.engines.redis import RedisEngine
 from broker.events import MonitorEvent
-from tests.conftest import require
-from tests.support.redis import RedisServer, redis_available, start_redis
 
 ENGINE_KINDS = ["memory", "redis"]
 
@@ -38,15 +36,6 @@ def make_engine(kind: str, *, redis_url: str = "") -> Engine:
     if kind == "redis":
         return RedisEngine(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}")
     raise ValueError(f"unknown engine kind: {kind!r}")
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """The suite's own redis-server on a free loopback port."""
-    require(redis_available(), "redis-server is not installed")
-    server = start_redis()
-    yield server
-    server.cleanup()
 
 
 Entry = tuple[object, ...]

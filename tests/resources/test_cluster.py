@@ -17,17 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import require
-from tests.support.redis import RedisServer, redis_available, start_redis
+from tests.support.redis import RedisServer
 from tests.support.servers import ROOT, BrokerProcess, start_broker
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    require(redis_available(), "redis-server is not installed")
-    server = start_redis()
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ a branch to :func:`make_store`; the tests themselves do not change.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,6 @@ import pytest
 from broker.store import MemoryStore, Store
 from broker.store.redis import RedisStore
 from broker.store.sqlite import SQLiteStore
-from tests.conftest import require
-from tests.support.redis import RedisServer, redis_available, start_redis
 
 STORE_KINDS = ["memory", "sqlite", "redis"]
 
@@ -30,15 +28,6 @@ def make_store(kind: str, *, tmp_path: Path, redis_url: str = "", namespace: str
     if kind == "redis":
         return RedisStore(redis_url, namespace=namespace or f"test-{uuid.uuid4().hex[:12]}")
     raise ValueError(f"unknown store kind: {kind!r}")
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """The suite's own redis-server on a free loopback port."""
-    require(redis_available(), "redis-server is not installed")
-    server = start_redis()
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture(params=STORE_KINDS)
