@@ -1,4 +1,4 @@
-"""Broker settings: timeouts and the limits that bound every input (docs/architecture.md §4)."""
+"""Broker settings: timeouts and the limits that bound every input (docs/architecture.md §4, docs/limits.md)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ class Settings:
             interval_ms=int(self.interval * 1000),
             max_channel_length=self.max_channel_length,
             max_subscriptions=self.max_subscriptions,
+            max_message_bytes=self.max_message_bytes,
             strip_delivery_fields=self.strip_delivery_fields,
             answer_first_connect=self.answer_first_connect,
         )

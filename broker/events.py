@@ -57,4 +57,4 @@ class EventBus:
             try:
                 listener(*args)
             except Exception:
-                log.exception("listener for %r failed", event)
+                log.exception("listener for %r failed", event.value)
