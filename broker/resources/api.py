@@ -55,12 +55,12 @@ from broker.store import (
     Store,
     StoreUnavailable,
 )
-from broker.store.base import new_id
+from broker.store.base import StoreStatistics, new_id
 
 if TYPE_CHECKING:
     from broker.server import Broker
 
-__all__ = ["ResourceAPI"]
+__all__ = ["ResourceAPI", "ResourceStatistics"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,17 @@ def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 def _consume(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved, so a failure after the caller left is not reported twice
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceStatistics:
+    """The REST resources of this process: their store's statistics and the change events."""
+
+    store: StoreStatistics
+    changes_published: int
+    """Change events published (two per committed change)."""
+    changes_failed: int
+    """Change events not published (refused or engine unavailable); their writes stay committed."""
 
 
 class ResourceAPI:
@@ -134,8 +145,9 @@ class ResourceAPI:
             self._started = False
             await self.store.close()
 
-    def statistics(self) -> dict[str, int]:
-        return {**self.store.statistics(), **self.changes.statistics()}
+    def statistics(self) -> ResourceStatistics:
+        return ResourceStatistics(store=self.store.statistics(), changes_published=self.changes.published,
+                                  changes_failed=self.changes.failed)
 
     # -- dispatch ----------------------------------------------------------------------
 

@@ -41,7 +41,10 @@ class ChangeFeed:
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        self._stats = {"published": 0, "publish_failures": 0}
+        self.published = 0
+        """Change events published (two per change: the collection's channel, then the object's)."""
+        self.failed = 0
+        """Change events the broker refused or could not publish (the write stays committed)."""
 
     async def publish(self, change: Change) -> None:
         event = change.event()
@@ -50,17 +53,15 @@ class ChangeFeed:
             try:
                 # each publish gets its own copy: an extension may change the message it is given
                 await self.broker.publish(channel, orjson.loads(encoded))
-                self._stats["published"] += 1
+                self.published += 1
             except BayeuxError as exc:
-                self._stats["publish_failures"] += 1
+                self.failed += 1
                 log.warning("change %s of %s not published on %s: %s",
                             change.record.version, change.record.id, channel, exc.error)
             except Exception:
-                self._stats["publish_failures"] += 1
+                self.failed += 1
                 log.exception("change %s of %s not published on %s", change.record.version, change.record.id, channel)
 
-    def statistics(self) -> dict[str, int]:
-        return dict(self._stats)
 
 
 class ResourceChannelGuard:

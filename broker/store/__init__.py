@@ -23,6 +23,7 @@ from broker.store.base import (
     SortKey,
     Store,
     StoreError,
+    StoreStatistics,
     StoreUnavailable,
 )
 from broker.store.memory import MemoryStore
@@ -42,6 +43,7 @@ __all__ = [
     "SortKey",
     "Store",
     "StoreError",
+    "StoreStatistics",
     "StoreUnavailable",
     "store_from_url",
 ]

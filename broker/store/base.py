@@ -58,6 +58,7 @@ __all__ = [
     "SortKey",
     "Store",
     "StoreError",
+    "StoreStatistics",
     "StoreUnavailable",
     "new_id",
 ]
@@ -180,6 +181,8 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
+        self.waits = 0
+        """Times a holder had to wait for another holder of the same key."""
 
     @contextlib.asynccontextmanager
     async def hold(self, keys: Collection[str]) -> AsyncIterator[None]:
@@ -193,6 +196,8 @@ class KeyedLocks:
                 lock = self._locks.get(key)
                 if lock is None:
                     lock = self._locks[key] = asyncio.Lock()
+                if lock.locked():
+                    self.waits += 1
                 await lock.acquire()
                 taken.append(key)
             yield
@@ -209,11 +214,36 @@ class KeyedLocks:
         return len(self._locks)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreStatistics:
+    """What a store did since it started; the same meaning for every store."""
+
+    reads: int
+    """``get`` and ``find`` calls answered."""
+    writes: int
+    """Write operations committed (``create`` of many objects is one)."""
+    errors: int
+    """Calls that failed because the backend could not be reached or failed (0 in memory)."""
+    lock_waits: int
+    """Times a write waited for another write to the same object (in this process or, for a
+    shared store, in another)."""
+    locks_held: int
+    """Objects locked now in this process (a gauge)."""
+
+
 class Store(ABC):
-    """Collections of versioned JSON objects. Methods are coroutines so that I/O fits."""
+    """Collections of versioned JSON objects. Methods are coroutines so that I/O fits.
+
+    Implementations count into ``_reads``, ``_writes``, ``_errors`` and ``_lock_waits``; the
+    base class reports them (:meth:`statistics`).
+    """
 
     def __init__(self) -> None:
         self._locks = KeyedLocks()
+        self._reads = 0
+        self._writes = 0
+        self._errors = 0
+        self._lock_waits = 0
 
     async def start(self) -> None:
         """Open files or connections; called once before use."""
@@ -266,9 +296,10 @@ class Store(ABC):
         """
         return self._locks.hold([f"{collection}/{object_id}" for object_id in object_ids])
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> StoreStatistics:
         """Counters for monitoring (trio's ``statistics()`` convention)."""
-        return {}
+        return StoreStatistics(reads=self._reads, writes=self._writes, errors=self._errors,
+                               lock_waits=self._lock_waits + self._locks.waits, locks_held=len(self._locks))
 
 
 def check_objects(objects: Sequence[Mapping[str, Any]]) -> list[str]:

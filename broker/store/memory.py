@@ -45,7 +45,6 @@ class MemoryStore(Store):
         super().__init__()
         self._collections: dict[str, dict[str, _Entry]] = {}
         self._revision = 0
-        self._stats = {"objects": 0, "writes": 0}
 
     def _next_version(self) -> int:
         self._revision += 1
@@ -56,10 +55,12 @@ class MemoryStore(Store):
         return Record(collection=collection, id=object_id, data=orjson.loads(entry.encoded), version=entry.version)
 
     async def get(self, collection: str, object_id: str) -> Record | None:
+        self._reads += 1
         entry = self._collections.get(collection, {}).get(object_id)
         return None if entry is None else self._record(collection, object_id, entry)
 
     async def find(self, collection: str, query: Query) -> Page:
+        self._reads += 1
         entries = self._collections.get(collection, {})
         # select() sees stored dicts (no copy); the page's records are decoded afresh below.
         shallow = [Record(collection=collection, id=key, data=entry.data, version=entry.version)
@@ -80,7 +81,7 @@ class MemoryStore(Store):
         for object_id, raw in zip(ids, encoded, strict=True):
             entry = entries[object_id] = _Entry(orjson.loads(raw), raw, self._next_version())
             changes.append(Change(action="created", record=self._record(collection, object_id, entry)))
-        self._stats["writes"] += len(changes)
+        self._writes += 1
         return changes
 
     async def put(
@@ -95,7 +96,7 @@ class MemoryStore(Store):
             raise PreconditionFailed(None if current is None else current.version)
         entry = _Entry(orjson.loads(raw), raw, self._next_version())
         self._collections.setdefault(collection, {})[object_id] = entry
-        self._stats["writes"] += 1
+        self._writes += 1
         return Change(action="created" if current is None else "updated",
                       record=self._record(collection, object_id, entry))
 
@@ -109,10 +110,6 @@ class MemoryStore(Store):
         del entries[object_id]
         if not entries:
             del self._collections[collection]
-        self._stats["writes"] += 1
+        self._writes += 1
         last = _Entry(current.data, current.encoded, self._next_version())
         return Change(action="deleted", record=self._record(collection, object_id, last))
-
-    def statistics(self) -> dict[str, int]:
-        return {**self._stats, "objects": sum(len(entries) for entries in self._collections.values()),
-                "locks": len(self._locks)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -39,6 +40,7 @@ from broker.store.base import (
     Query,
     Record,
     Store,
+    StoreStatistics,
     StoreUnavailable,
     check_objects,
 )
@@ -170,7 +172,6 @@ class RedisStore(Store):
         self._redis = RedisBoundary(url, scripts={"put": _PUT, "delete": _DELETE, "create": _CREATE, "list": _LIST,
                                                   "lock": _LOCK, "unlock": _UNLOCK},
                                     unavailable=StoreUnavailable, name="Redis store")
-        self._stats = {"reads": 0, "writes": 0, "lock_waits": 0}
 
     # -- keys --------------------------------------------------------------------------
 
@@ -206,7 +207,7 @@ class RedisStore(Store):
                 result: list[Any] = await pipe.execute()
                 return result
 
-        self._stats["reads"] += 1
+        self._reads += 1
         raw, version = await self._call(run)
         if raw is None or version is None:
             return None
@@ -214,7 +215,7 @@ class RedisStore(Store):
 
     async def find(self, collection: str, query: Query) -> Page:
         _, data_key, ver_key, order_key = self._keys(collection)
-        self._stats["reads"] += 1
+        self._reads += 1
         if not query.filters and not query.sort:
             flat = await self._script("list", [data_key, ver_key, order_key], [query.offset, query.limit])
             return Page(items=self._records(collection, flat[1:]), total=int(flat[0]))
@@ -241,7 +242,7 @@ class RedisStore(Store):
             index = int(result[1])
             raise AlreadyExists(ids[index], index=index)
         last = int(result[1])
-        self._stats["writes"] += 1
+        self._writes += 1
         first = last - len(ids) + 1
         return [
             Change(action="created", record=Record(collection=collection, id=object_id,
@@ -258,7 +259,7 @@ class RedisStore(Store):
         result = await self._script("put", self._keys(collection), [object_id, raw, *_condition_args(condition)])
         if result[0] == b"precondition":
             raise PreconditionFailed(_current(result[1]))
-        self._stats["writes"] += 1
+        self._writes += 1
         record = Record(collection=collection, id=object_id, data=orjson.loads(raw), version=int(result[1]))
         return Change(action="created" if result[0] == b"created" else "updated", record=record)
 
@@ -268,7 +269,7 @@ class RedisStore(Store):
             raise PreconditionFailed(_current(result[1]))
         if result[0] == b"notfound":
             raise NotFound(object_id)
-        self._stats["writes"] += 1
+        self._writes += 1
         record = Record(collection=collection, id=object_id, data=orjson.loads(result[2]), version=int(result[1]))
         return Change(action="deleted", record=record)
 
@@ -283,7 +284,7 @@ class RedisStore(Store):
             deadline = loop.time() + self._lock_wait
             delay = 0.002
             while not await self._script("lock", keys, [token, self._lock_ttl_ms]):
-                self._stats["lock_waits"] += 1
+                self._lock_waits += 1
                 if loop.time() > deadline:
                     raise StoreUnavailable("another broker has held these objects for too long")
                 await asyncio.sleep(delay * (0.5 + random.random()))
@@ -298,5 +299,5 @@ class RedisStore(Store):
         """In-process locks, then the same objects locked in Redis for every other broker."""
         return self._ordered(collection, object_ids)
 
-    def statistics(self) -> dict[str, int]:
-        return {**self._stats, "errors": self._redis.errors, "locks": len(self._locks)}
+    def statistics(self) -> StoreStatistics:
+        return dataclasses.replace(super().statistics(), errors=self._redis.errors)

@@ -136,7 +136,6 @@ class SQLiteStore(Store):
         self._busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-        self._stats = {"reads": 0, "writes": 0, "errors": 0}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -193,7 +192,7 @@ class SQLiteStore(Store):
         try:
             return await loop.run_in_executor(self._executor, function, *args)
         except (sqlite3.Error, OSError) as exc:
-            self._stats["errors"] += 1
+            self._errors += 1
             raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
 
     @property
@@ -214,7 +213,7 @@ class SQLiteStore(Store):
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             raise
-        self._stats["writes"] += 1
+        self._writes += 1
 
     @staticmethod
     def _bump(db: sqlite3.Connection, count: int) -> int:
@@ -230,7 +229,7 @@ class SQLiteStore(Store):
         return await self._run(self._get, collection, object_id)
 
     def _get(self, collection: str, object_id: str) -> Record | None:
-        self._stats["reads"] += 1
+        self._reads += 1
         row = self._db.execute(
             "SELECT version, data FROM objects WHERE collection = ? AND id = ?", (collection, object_id)
         ).fetchone()
@@ -242,7 +241,7 @@ class SQLiteStore(Store):
         return await self._run(self._find, collection, query)
 
     def _find(self, collection: str, query: Query) -> Page:
-        self._stats["reads"] += 1
+        self._reads += 1
         where, params = _where(collection, query.filters)
         order, order_params = _order(query.sort)
         db = self._db
@@ -335,6 +334,3 @@ class SQLiteStore(Store):
                 raise NotFound(object_id)
             db.execute("DELETE FROM objects WHERE collection = ? AND id = ?", (collection, object_id))
             return str(row[1]), self._bump(db, 1)
-
-    def statistics(self) -> dict[str, int]:
-        return {**self._stats, "locks": len(self._locks)}

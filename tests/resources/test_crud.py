@@ -260,6 +260,9 @@ async def test_delete_is_204_then_404(api: Api) -> None:
     assert deleted["version"] > version_of(put)
     assert events[2:] == change("todos", "deleted", {"id": "x", "title": "bye"}, deleted["version"])
     assert len(await api.quiet()) == 4
+    stats = api.app.state.resources.statistics()
+    assert (stats.store.writes, stats.changes_published, stats.changes_failed) == (2, 4, 0)
+    assert stats.store.reads >= 1
 
 
 # --- events --------------------------------------------------------------------------------

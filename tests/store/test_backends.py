@@ -151,7 +151,7 @@ async def test_redis_ordered_excludes_another_broker(redis_server: RedisServer) 
 
         await asyncio.gather(*(writer(one if i % 2 else two, f"w{i}") for i in range(8)))
         assert not overlap
-        assert one.statistics()["lock_waits"] + two.statistics()["lock_waits"] > 0
+        assert one.statistics().lock_waits + two.statistics().lock_waits > 0
     finally:
         await one.close()
         await two.close()

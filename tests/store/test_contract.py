@@ -20,6 +20,7 @@ from broker.store import (
     Query,
     SortKey,
     Store,
+    StoreStatistics,
 )
 from tests.store.conftest import make_store
 
@@ -524,3 +525,22 @@ async def test_start_and_close_twice_are_harmless(store: Store) -> None:
     await store.put("todos", "a", {"id": "a"})
     await store.close()
     await store.close()
+
+
+async def test_statistics_count_reads_writes_and_locks_with_one_meaning(store: Store) -> None:
+    """``StoreStatistics`` means the same on every store (docs/architecture.md §5.1)."""
+    before = store.statistics()
+    assert isinstance(before, StoreStatistics)
+    await store.create("todos", [{"id": "a"}, {"id": "b"}])
+    await store.put("todos", "a", {"id": "a", "done": True})
+    await store.delete("todos", "b")
+    await store.get("todos", "a")
+    await store.get("todos", "missing")
+    await store.find("todos", Query())
+    async with store.ordered("todos", ["a"]):
+        assert store.statistics().locks_held >= 1
+    after = store.statistics()
+    assert after.writes - before.writes == 3  # one create of two objects, one put, one delete
+    assert after.reads - before.reads == 3
+    assert after.errors == before.errors == 0
+    assert after.locks_held == 0
