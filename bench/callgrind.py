@@ -49,7 +49,7 @@ tick and the memory engine's 2 s client sweep. Each run measures that first (zer
 idle, dump) and reports it, with the per-unit figure net of it (``net``). The headline is the
 raw figure: the idle rate itself moves by up to 20% between measurements (the sweep and the
 ticks drift against each other), so ``net`` is no steadier; it says how much of a figure is
-the server's own idling (about 3% of ``websocket``, under 1% of the others).
+the server's own idling (about 3.5% of ``websocket``, under 1% of the others).
 
 Everything listens on 127.0.0.1; the run stops by itself (every wait is bounded), and the
 server (its whole process group) and the subscriber process are stopped on every exit path,

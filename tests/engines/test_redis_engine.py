@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from broker.delivery import Delivery
 from broker.engines.redis import RedisEngine
 from broker.errors import EngineUnavailable
+from broker.testing.engines import Recorder
 from protocol.channels import expand
-from tests.engines.conftest import Recorder
 from tests.support.redis import RedisServer, start_redis
 
 pytestmark = pytest.mark.anyio
