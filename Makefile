@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: serve test lint coverage bench system-deps clean
+.PHONY: serve test lint coverage bench callgrind system-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "python3 is required"; exit 1; }
@@ -37,6 +37,11 @@ test: system-deps $(STAMP) $(NODE_STAMP) lint coverage
 
 bench: system-deps $(STAMP)
 	$(BIN)/python -m bench
+
+# deterministic instruction counts of the hot paths (docs/benchmarks.md): WebSocket fan-out, long-polling
+callgrind: $(STAMP)
+	@command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)"; exit 1; }
+	$(BIN)/python -m bench.callgrind
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules bench/node_modules
