@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from broker.config import Settings
 from broker.engines import Engine, engine_from_url
 from broker.extensions import Extension
-from broker.resources import AccessHook, ResourceAPI, ResourceChannelGuard
+from broker.resources import CHANNEL_ROOT, AccessHook, ResourceAPI, ResourceChannelGuard
 from broker.routing import PrefixRoute
 from broker.server import Broker
 from broker.static import demo_asset, demo_page
@@ -75,7 +75,7 @@ def create_app(
         if isinstance(store, str):
             store = store_from_url(store, data_dir=data_dir)
         api = ResourceAPI(broker, store or default_store(broker.engine), access=access, prefix=API_PREFIX)
-        broker.add_authorizer(ResourceChannelGuard())
+        broker.add_authorizer(ResourceChannelGuard(), CHANNEL_ROOT, CHANNEL_ROOT + "/**")
         routes.append(PrefixRoute(API_PREFIX, api))
     elif store is not None or access is not None:
         raise TypeError("store and access configure the REST resources; they need resources=True")

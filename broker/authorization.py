@@ -11,21 +11,30 @@ Verdicts: ``None`` (no objection) or :class:`Denied`. Any denial wins: the comma
 after it in the same message are not applied, and the reply carries
 ``403:<channel>:<reason>`` (a handshake: ``403::<reason>`` with advice ``reconnect: none``).
 The server-side client is asked about too; ``attempt.context.local`` tells it apart.
+
+An authorizer is added for every attempt, or for channels (names or patterns, as CometD attaches
+authorizers to channels): then it is asked only about publishes to a channel those patterns
+match and subscribes to a channel or pattern that overlaps them (``/**`` overlaps everything),
+and never about handshakes. :class:`AuthorizerTable` keeps them, so that a publish to a channel
+no authorizer watches costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from broker.extensions import Context
 from protocol import channels
 from protocol.commands import Message
 
-__all__ = ["Attempt", "Authorizer", "Denied", "Operation", "Verdict", "first_denial", "subscription_covers"]
+__all__ = ["Attempt", "Authorizer", "AuthorizerTable", "Denied", "Operation", "Verdict", "first_denial",
+           "subscription_covers"]
+
+_CACHE_LIMIT = 4096
+"""Channels whose publish authorizers are remembered (cleared when full, or when one is added)."""
 
 
 class Operation(Enum):
@@ -36,9 +45,9 @@ class Operation(Enum):
     PUBLISH = "publish"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Attempt:
-    """One validated operation, as an authorizer sees it."""
+class Attempt(NamedTuple):
+    """One validated operation, as an authorizer sees it (immutable; a named tuple because one is
+    built for every publish, and a tuple is built in C)."""
 
     operation: Operation
     channel: str
@@ -70,13 +79,62 @@ async def first_denial(authorizers: Sequence[Authorizer], attempt: Attempt) -> D
     """Ask every authorizer in order; the first denial wins."""
     for authorizer in authorizers:
         verdict = authorizer.authorize(attempt)
-        if inspect.isawaitable(verdict):
+        if verdict is None:  # the common answer, checked first: this runs on every publish
+            continue
+        if not isinstance(verdict, Denied):
             verdict = await verdict
-        if verdict is not None:
-            return verdict
+            if verdict is None:
+                continue
+        return verdict
     return None
 
 
 def subscription_covers(subscription: str, channel: str) -> bool:
     """True when a subscription to ``subscription`` (a channel or a pattern) receives publishes to ``channel``."""
     return subscription in channels.expand(channel)
+
+
+_PUBLISH = Operation.PUBLISH
+
+
+class AuthorizerTable:
+    """The broker's authorizers: those asked about every attempt, and those bound to channels."""
+
+    def __init__(self, everywhere: Sequence[Authorizer] = ()) -> None:
+        self._everywhere: list[Authorizer] = list(everywhere)
+        self._bound: dict[str, list[Authorizer]] = {}
+        self._for_publish: dict[str, tuple[Authorizer, ...]] = {}
+        self.active = bool(self._everywhere)
+        """Whether any authorizer is installed (a plain attribute: read for every message)."""
+
+    def add(self, authorizer: Authorizer, channels_: Sequence[str] = ()) -> None:
+        """Ask ``authorizer`` about every attempt, or (with ``channels_``) about those channels."""
+        for channel in channels_:
+            if not channels.is_valid(channel):
+                raise ValueError(f"not a channel name or pattern: {channel!r}")
+        if channels_:
+            for channel in channels_:
+                self._bound.setdefault(channel, []).append(authorizer)
+        else:
+            self._everywhere.append(authorizer)
+        self._for_publish.clear()
+        self.active = True
+
+    def asked(self, operation: Operation, channel: str) -> tuple[Authorizer, ...]:
+        """The authorizers to ask about ``operation`` on ``channel``, each once, in the order added."""
+        if operation is _PUBLISH:
+            cached = self._for_publish.get(channel)
+            if cached is None:
+                if len(self._for_publish) >= _CACHE_LIMIT:
+                    self._for_publish.clear()
+                bound = [a for key in channels.expand(channel) for a in self._bound.get(key, ())]
+                cached = self._for_publish[channel] = _unique([*self._everywhere, *bound])
+            return cached
+        if operation is Operation.HANDSHAKE or not self._bound:
+            return tuple(self._everywhere)
+        bound = [a for pattern, listed in self._bound.items() if channels.overlaps(pattern, channel) for a in listed]
+        return _unique([*self._everywhere, *bound])
+
+
+def _unique(authorizers: list[Authorizer]) -> tuple[Authorizer, ...]:
+    return tuple(dict.fromkeys(authorizers))

@@ -85,6 +85,8 @@ class Pipeline:
         self._extensions: list[Extension] = []
         self._incoming: list[Hook] = []
         self._outgoing: list[Hook] = []
+        self.has_incoming = False
+        """Whether an extension has an ``incoming`` hook (a plain attribute: read for every message)."""
         self.shared_encoding = True
         for extension in extensions:
             self.add(extension)
@@ -100,11 +102,8 @@ class Pipeline:
     def _rebuild(self) -> None:
         self._incoming = [e.incoming for e in self._extensions if e.has_incoming]
         self._outgoing = [e.outgoing for e in self._extensions if e.has_outgoing]
+        self.has_incoming = bool(self._incoming)
         self.shared_encoding = not self._outgoing
-
-    @property
-    def has_incoming(self) -> bool:
-        return bool(self._incoming)
 
     async def incoming(self, message: Message, context: Context) -> Message | None:
         return await _run(self._incoming, message, context)

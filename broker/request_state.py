@@ -7,8 +7,6 @@ is holding (so that an HTTP transport can release them when its client goes away
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from broker.extensions import Context
 from broker.hold import Hold, Release
 from broker.sinks import PushSink
@@ -16,15 +14,19 @@ from broker.sinks import PushSink
 __all__ = ["RequestState"]
 
 
-@dataclass(slots=True, eq=False)
 class RequestState:
-    """One request (an HTTP body, a WebSocket frame, an in-process batch) on its way through the broker."""
+    """One request (an HTTP body, a WebSocket frame, an in-process batch) on its way through the broker.
 
-    context: Context
-    sink: PushSink | None = None
-    """The push sink the request came from: it is bound to the client its connect names."""
-    holds: list[Hold] = field(default_factory=list)
-    """The connects this request is holding."""
+    ``sink`` is the push sink the request came from (it is bound to the client its connect names);
+    ``holds`` are the connects this request is holding. (A plain class: one is made per request.)
+    """
+
+    __slots__ = ("context", "holds", "sink")
+
+    def __init__(self, context: Context, sink: PushSink | None = None) -> None:
+        self.context = context
+        self.sink = sink
+        self.holds: list[Hold] = []
 
     def release_holds(self, reason: Release) -> None:
         for hold in self.holds:

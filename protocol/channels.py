@@ -19,6 +19,7 @@ __all__ = [
     "is_service",
     "is_subscribable",
     "is_valid",
+    "overlaps",
 ]
 
 _SEGMENT = r"[A-Za-z0-9\-_!~()$@]+"
@@ -78,3 +79,33 @@ def expand(name: str) -> tuple[str, ...]:
     keys = ["/**", name, "/".join(["", *segments[:-1], "*"])]
     keys.extend("/".join(["", *segments[:i], "**"]) for i in range(1, len(segments)))
     return tuple(keys)
+
+
+def _split_pattern(channel: str) -> tuple[list[str], str]:
+    """The segments before the wildcard, and the wildcard (``""`` for a name, ``*`` or ``**``)."""
+    segments = channel.split("/")[1:]
+    if segments[-1] in ("*", "**"):
+        return segments[:-1], segments[-1]
+    return segments, ""
+
+
+def overlaps(first: str, second: str) -> bool:
+    """True when some channel name is matched by both ``first`` and ``second`` (names or patterns).
+
+    A name matches itself; ``/a/*`` matches names one segment below ``/a``; ``/a/**`` any depth
+    below it (§1.2). So ``/**`` overlaps everything, ``/a/*`` overlaps ``/a/**`` and ``/a/b``,
+    and ``/a/*`` does not overlap ``/a/b/*``.
+    """
+    head_1, wild_1 = _split_pattern(first)
+    head_2, wild_2 = _split_pattern(second)
+    if len(head_1) > len(head_2):
+        head_1, wild_1, head_2, wild_2 = head_2, wild_2, head_1, wild_1
+    if head_2[: len(head_1)] != head_1:
+        return False
+    if wild_1 == "**":
+        return len(head_2) > len(head_1) or wild_2 != ""
+    if wild_1 == "*":
+        # matches exactly one segment more than its head: the other must allow that depth
+        return (len(head_2) == len(head_1) and wild_2 != "") or (len(head_2) == len(head_1) + 1 and wild_2 == "")
+    # a name, no deeper than the other: only the same name matches it
+    return wild_2 == "" and head_1 == head_2

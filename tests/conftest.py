@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.redis import RedisServer, redis_available, start_redis
-from tests.support.servers import BrokerProcess, start_broker
+from tests.support.servers import BrokerProcess, start_broker, start_plain_uvicorn
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -18,10 +18,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
-def broker() -> Iterator[BrokerProcess]:
-    """One broker for the session, started with the CLI, ``--timeout 2`` (T = 2 s)."""
-    process = start_broker("--timeout", "2")
+@pytest.fixture(scope="session", params=["cli", "plain-uvicorn"])
+def broker(request: pytest.FixtureRequest) -> Iterator[BrokerProcess]:
+    """One broker per server for the session, ``--timeout 2`` (T = 2 s): the CLI (uvicorn with the
+    WebSocket fast path), and the app embedded under plain uvicorn (plain ASGI), so the wire suite
+    checks both write paths."""
+    process = start_broker("--timeout", "2") if request.param == "cli" else start_plain_uvicorn()
     yield process
     process.stop()
 

@@ -32,6 +32,7 @@ from protocol.messages import JSONP_CALLBACK, DecodeError, decode_batch, encode_
 __all__ = ["BayeuxHTTP"]
 
 _JSONP_HEADERS = ((b"content-disposition", b"attachment; filename=f.txt"),)
+_LONG_POLLING = ConnectionType.LONG_POLLING  # read per request: a module constant is cheaper than the enum lookup
 
 
 class BayeuxHTTP:
@@ -97,7 +98,7 @@ class BayeuxHTTP:
             if not values:
                 return error_response(400, "Bad request: no message parameter")
             raw = values[0]
-        context = self._context(request, ConnectionType.LONG_POLLING)
+        context = self._context(request, _LONG_POLLING)
         replies = await self._process(raw, context, receive)
         if isinstance(replies, Response):
             return replies

@@ -40,8 +40,11 @@ class BayeuxReply:
     def __init__(self, body: bytes, request_headers: Headers, content_type: bytes,
                  extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.body = body
-        self.headers = [*bayeux_header_list(request_headers, content_type), *extra,
-                        (b"content-length", str(len(body)).encode())]
+        headers = bayeux_header_list(request_headers, content_type)
+        if extra:
+            headers.extend(extra)
+        headers.append((b"content-length", str(len(body)).encode()))
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})

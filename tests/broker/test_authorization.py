@@ -16,8 +16,11 @@ import pytest
 
 from broker import create_app
 from broker.authorization import Attempt, Denied, Operation, Verdict, subscription_covers
+from broker.extensions import Context
+from broker.request_state import RequestState
 from broker.server import Broker
 from clients.errors import PublishError
+from protocol.connection_types import ConnectionType
 from tests.support.servers import serve_app
 
 pytestmark = pytest.mark.anyio
@@ -155,3 +158,33 @@ async def test_the_server_side_client_is_refused_like_any_client() -> None:
         assert refused.value.code == 403
     finally:
         await broker.close()
+
+
+async def test_an_authorizer_bound_to_channels_is_asked_only_about_what_concerns_them() -> None:
+    """Like CometD's channel authorizers: publishes the patterns match, subscribes that overlap them."""
+    keeper = SecretKeeper()
+    broker = Broker()
+    broker.add_authorizer(keeper, "/secret", "/secret/**")
+    context = Context(transport=ConnectionType.LONG_POLLING)
+    await broker.start()
+    try:
+        handshake = {"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"]}
+        (reply,) = await broker.process([handshake], RequestState(context))
+        assert isinstance(reply, dict)
+        assert reply["successful"] is True  # not asked: bound authorizers never see handshakes
+        client_id = reply["clientId"]
+        for subscription in ["/public", "/other/*", "/secret/a", "/*", "/**", "/secret/*"]:
+            await broker.process([{"channel": "/meta/subscribe", "clientId": client_id,
+                                   "subscription": subscription}], RequestState(context))
+        for channel in ["/public", "/secret", "/secret/a/b", "/secretive"]:
+            await broker.process([{"channel": channel, "data": 1}], RequestState(context))
+    finally:
+        await broker.close()
+    asked = [(attempt.operation.value, attempt.channel) for attempt in keeper.attempts if not attempt.context.local]
+    assert asked == [("subscribe", "/secret/a"), ("subscribe", "/*"), ("subscribe", "/**"),
+                     ("subscribe", "/secret/*"), ("publish", "/secret"), ("publish", "/secret/a/b")]
+
+
+def test_an_authorizer_needs_valid_channels() -> None:
+    with pytest.raises(ValueError, match="not a channel"):
+        Broker().add_authorizer(SecretKeeper(), "no-slash")

@@ -165,3 +165,30 @@ def test_s1_2_wildcard_routing(subscription: str, published: str, delivered: boo
 def test_c59_overlapping_subscriptions_are_one_union() -> None:
     subscribed = {"/foo", "/foo/*", "/**"}
     assert subscribed & set(channels.expand("/foo/x")) == {"/foo/*", "/**"}
+
+
+_OVERLAP_NAMES = ["/a", "/b", "/a/b", "/a/c", "/a/b/c", "/b/a", "/a/b/c/d"]
+_OVERLAP_PATTERNS = ["/**", "/*", "/a/*", "/a/**", "/a/b/*", "/a/b/**", "/b/*", "/b/**", "/a/b/c/*"]
+_OVERLAP_PROBES = [*_OVERLAP_NAMES, "/a/x", "/a/b/x", "/x", "/a/b/c/x", "/b/x", "/b/a/x", "/a/b/c/d/e"]
+
+
+def _matches(channel: str, name: str) -> bool:
+    return channel == name or channel in channels.expand(name)
+
+
+@pytest.mark.parametrize("first", _OVERLAP_NAMES + _OVERLAP_PATTERNS)
+@pytest.mark.parametrize("second", _OVERLAP_NAMES + _OVERLAP_PATTERNS)
+def test_s1_2_overlaps_agrees_with_routing(first: str, second: str) -> None:
+    """Two channels overlap exactly when some published name would reach both (checked against expand)."""
+    expected = any(_matches(first, name) and _matches(second, name) for name in _OVERLAP_PROBES)
+    assert channels.overlaps(first, second) is expected
+    assert channels.overlaps(second, first) is expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [("/**", "/anything/at/all", True), ("/a/*", "/a/b/*", False), ("/a/*", "/a/**", True),
+     ("/a/b", "/a/*", True), ("/a", "/a/*", False), ("/a/b", "/a/b", True), ("/a/b", "/a/c", False)],
+)
+def test_s1_2_overlaps_examples(first: str, second: str, expected: bool) -> None:
+    assert channels.overlaps(first, second) is expected

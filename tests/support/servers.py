@@ -53,10 +53,20 @@ class BrokerProcess:
         return self.process.returncode
 
 
+def start_plain_uvicorn(*, startup_timeout: float = 20.0) -> BrokerProcess:
+    """The broker embedded under plain uvicorn (``tests/support/plain_uvicorn.py``), on a free port."""
+    command = [sys.executable, "-m", "tests.support.plain_uvicorn", str(free_port())]
+    return _start(command, startup_timeout)
+
+
 def start_broker(*args: str, startup_timeout: float = 20.0) -> BrokerProcess:
     """Run the real CLI with ``--port 0`` and wait for the line that says where it listens."""
     command = [sys.executable, "-m", "broker", "serve", "--host", "127.0.0.1", "--port", "0",
                "--log-level", "warning", *args]
+    return _start(command, startup_timeout)
+
+
+def _start(command: list[str], startup_timeout: float) -> BrokerProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env)
