@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 from broker import Context, Extension, create_app
 from broker.server import Broker
@@ -214,3 +215,21 @@ async def test_server_side_client_publish_subscribe_and_service_channels(served:
     await broker.publish("/marker", 2)
     assert await asyncio.wait_for(markers.get(), 5) == 2
     assert len(everything) == 1
+
+
+async def test_an_extension_error_over_websocket_is_logged_not_swallowed(caplog: pytest.LogCaptureFixture) -> None:
+    """Over HTTP the same error is logged and answered 500; over WebSocket it closes that socket, logged."""
+
+    class Broken(Extension):
+        def incoming(self, message: Message, context: Context) -> Message:
+            if message.get("channel") == "/boom":
+                raise KeyError("boom")
+            return message
+
+    app = create_app(extensions=[Broken()], timeout=2)
+    # log_config=None: uvicorn's records reach the root logger, which caplog reads
+    async with serve_app(app, log_config=None) as base, ws_connect(base.replace("http", "ws") + "/faye") as ws:
+        await ws.send(json.dumps([{"channel": "/boom", "data": 1}]))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+    assert "KeyError: 'boom'" in caplog.text
