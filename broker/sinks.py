@@ -137,8 +137,8 @@ class PushSink(ABC):
                 self._idle = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._idle)
         client_id, feed = self.client_id, self._feed
-        if client_id is None or feed is None:
-            return
+        if client_id is None or feed is None or self.closed:
+            return  # a closed sink takes nothing: the messages stay queued for the client's next connection
         self.busy = True
         try:
             try:

@@ -23,7 +23,7 @@ from broker.transports.responses import bayeux_header_list, error_response
 from protocol import errors
 from protocol.connection_types import ConnectionType
 
-__all__ = ["EventSourceSink", "serve_eventsource"]
+__all__ = ["EventSourceSink", "end_on_disconnect", "serve_eventsource"]
 
 
 class EventSourceSink(PushSink):
@@ -41,6 +41,9 @@ class EventSourceSink(PushSink):
 
     async def write(self, payload: bytes) -> None:
         await self.opened.wait()
+        if self.ended.is_set():
+            # the client went away: the server may drop bytes silently, so say it, and the batch is requeued
+            raise ConnectionError("the EventSource stream has ended")
         await self.send({"type": "http.response.body", "body": b"data: " + payload + b"\r\n\r\n", "more_body": True})
 
     def write_failed(self) -> None:
@@ -61,7 +64,7 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
     if await broker.open_stream(client_id, sink) is Stream.UNKNOWN_CLIENT:
         await error_response(404, errors.client_unknown(client_id))(scope, receive, send)
         return
-    watcher = asyncio.ensure_future(_end_on_disconnect(receive, sink))
+    watcher = asyncio.ensure_future(end_on_disconnect(receive, sink))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"retry: 5000\r\n\r\n", "more_body": True})
@@ -81,6 +84,7 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _end_on_disconnect(receive: Receive, sink: EventSourceSink) -> None:
+async def end_on_disconnect(receive: Receive, sink: EventSourceSink) -> None:
+    """End the stream once its client has closed the connection."""
     await wait_for_disconnect(receive)
     sink.ended.set()
