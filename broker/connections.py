@@ -43,6 +43,8 @@ __all__ = ["ConnectionStatistics", "Connections", "QueueSource"]
 
 log = logging.getLogger(__name__)
 
+_DELIVERY = Release.DELIVERY  # read for every queued recipient: a module constant is cheaper than the enum lookup
+
 
 class QueueSource(Protocol):
     """Where the registry takes and puts back queued messages: the engine."""
@@ -120,7 +122,12 @@ class Connections:
         """
         if not self._pipeline.shared_encoding:
             return list(client_ids)
-        immediate = self._count_publish()
+        # count this publish in the loop turn (inline: this runs for every publish)
+        self._publishes_this_turn += 1
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        immediate = self._publishes_this_turn == 1 and self._publishes_last_turn <= 1
         frame = delivery.frame if immediate else b""
         sinks_get = self.sinks.get
         dirty = self._dirty
@@ -151,14 +158,6 @@ class Connections:
         self._pushed += len(client_ids) - len(refused)
         return refused
 
-    def _count_publish(self) -> bool:
-        """Count a publish in this loop turn; True when it may be written at once (light load)."""
-        self._publishes_this_turn += 1
-        if not self._turn_scheduled:
-            self._turn_scheduled = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
-        return self._publishes_this_turn == 1 and self._publishes_last_turn <= 1
-
     def _end_turn(self) -> None:
         """After a loop turn with publishes: write each listed sink's pending messages as one frame."""
         self._turn_scheduled = False
@@ -186,7 +185,7 @@ class Connections:
             return
         hold = self.holds.get(client_id)
         if hold is not None:
-            hold.release_soon(Release.DELIVERY)
+            hold.release_soon(_DELIVERY)
 
     def wake_many(self, client_ids: list[str]) -> None:
         """One fan-out's wake-up (an engine that queues elsewhere, such as Redis).
