@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from broker.store import Store, store_from_url
 from broker.transports import BayeuxHTTP, BayeuxWebSocket
 
 __all__ = ["BrokerApp", "create_app", "default_store"]
+
+
+API_PREFIX = "/api"
+"""Where the REST resources are served."""
 
 
 def create_app(
@@ -57,42 +62,65 @@ def create_app(
     first request (so the app also works mounted inside another Starlette/FastAPI app),
     and on shutdown answers every pending connect.
     """
-    if broker is None:
-        settings = settings or Settings(**options)
-        if isinstance(engine, str):
-            engine = engine_from_url(engine)
-        broker = Broker(settings=settings, engine=engine, extensions=extensions)
-    elif settings or engine or extensions or options:
-        raise TypeError("pass either a broker or the options to build one, not both")
+    broker = _build_broker(broker, settings=settings, engine=engine, extensions=extensions, options=options)
+    mount = broker.settings.mount_path
+    api = _resource_api(broker, resources=resources, store=store, access=access, data_dir=data_dir)
+    routes: list[BaseRoute] = [PrefixRoute(API_PREFIX, api)] if api is not None else []
+    bayeux, bayeux_routes = _bayeux_routes(broker)
+    routes += bayeux_routes
+    if demo and mount:  # a Bayeux endpoint at / leaves no room for the page
+        routes += [Route("/", _demo_page(mount)), Route("/demo/{name}", demo_asset)]
+    app = BrokerApp(routes=routes, lifespan=_lifespan(broker, api), bayeux=bayeux)
+    app.state.broker = broker
+    app.state.resources = api
+    return app
+
+
+def _build_broker(broker: Broker | None, *, settings: Settings | None, engine: Engine | str | None,
+                  extensions: Sequence[Extension], options: dict[str, Any]) -> Broker:
+    """The given broker, or one built from the options (not both)."""
+    if broker is not None:
+        if settings or engine or extensions or options:
+            raise TypeError("pass either a broker or the options to build one, not both")
+        return broker
+    if isinstance(engine, str):
+        engine = engine_from_url(engine)
+    return Broker(settings=settings or Settings(**options), engine=engine, extensions=extensions)
+
+
+def _resource_api(broker: Broker, *, resources: bool, store: Store | str | None, access: AccessHook | None,
+                  data_dir: str | Path) -> ResourceAPI | None:
+    """The REST resources at ``/api`` on ``store`` (by default :func:`default_store`), or None."""
+    if not resources:
+        if store is not None or access is not None:
+            raise TypeError("store and access configure the REST resources; they need resources=True")
+        return None
+    mount = broker.settings.mount_path
+    if mount == API_PREFIX or mount.startswith(API_PREFIX + "/"):
+        raise ValueError(f"the Bayeux mount cannot be under {API_PREFIX}, where the REST resources are")
+    if isinstance(store, str):
+        store = store_from_url(store, data_dir=data_dir)
+    api = ResourceAPI(broker, store or default_store(broker.engine), access=access, prefix=API_PREFIX)
+    broker.add_authorizer(ResourceChannelGuard(), CHANNEL_ROOT, CHANNEL_ROOT + "/**")
+    return api
+
+
+def _bayeux_routes(broker: Broker) -> tuple[PrefixRoute | None, list[BaseRoute]]:
+    """The mount's routes; the first, the HTTP prefix route, is also dispatched directly (``BrokerApp``)."""
     mount = broker.settings.mount_path
     http = BayeuxHTTP(broker)
     ws = BayeuxWebSocket(broker)
-    api: ResourceAPI | None = None
-    routes: list[BaseRoute] = []
-    if resources:
-        if mount == API_PREFIX or mount.startswith(API_PREFIX + "/"):
-            raise ValueError(f"the Bayeux mount cannot be under {API_PREFIX}, where the REST resources are")
-        if isinstance(store, str):
-            store = store_from_url(store, data_dir=data_dir)
-        api = ResourceAPI(broker, store or default_store(broker.engine), access=access, prefix=API_PREFIX)
-        broker.add_authorizer(ResourceChannelGuard(), CHANNEL_ROOT, CHANNEL_ROOT + "/**")
-        routes.append(PrefixRoute(API_PREFIX, api))
-    elif store is not None or access is not None:
-        raise TypeError("store and access configure the REST resources; they need resources=True")
     # every path below the mount is Bayeux (docs/protocol.md §13 item 86), a newline included,
     # which Starlette's {rest:path} does not match
     mount_route = PrefixRoute(mount, http) if mount else None
-    http_routes: list[BaseRoute] = [mount_route] if mount_route else [Route("/", http), Route("/{rest:path}", http)]
-    routes += [
-        *http_routes,
-        WebSocketRoute(mount or "/", ws),
-        WebSocketRoute(f"{mount}/{{rest:path}}", ws),
-    ]
+    routes: list[BaseRoute] = [mount_route] if mount_route else [Route("/", http), Route("/{rest:path}", http)]
+    routes += [WebSocketRoute(mount or "/", ws), WebSocketRoute(f"{mount}/{{rest:path}}", ws)]
     if mount:
         routes.append(Route(f"{mount}.js", http))
-    if demo and mount:  # a Bayeux endpoint at / leaves no room for the page
-        routes += [Route("/", _demo_page(mount)), Route("/demo/{name}", demo_asset)]
+    return mount_route, routes
 
+
+def _lifespan(broker: Broker, api: ResourceAPI | None) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
@@ -105,13 +133,7 @@ def create_app(
             if api is not None:
                 await api.close()
 
-    app = BrokerApp(routes=routes, lifespan=lifespan, bayeux=mount_route)
-    app.state.broker = broker
-    app.state.resources = api
-    return app
-
-
-API_PREFIX = "/api"
+    return lifespan
 
 
 class BrokerApp(Starlette):

@@ -32,6 +32,7 @@ from broker.events import EventBus
 from broker.extensions import Context, Extension, Pipeline
 from broker.hold import Release
 from broker.ids import generate_client_id
+from broker.once import Once
 from broker.request_state import RequestState
 from broker.sinks import PushSink
 from protocol import channels, errors
@@ -116,8 +117,7 @@ class Broker:
                                         max_pending=self.settings.max_queue)
         self._engine.bind(self._connections, events=self.events, client_ttl=2 * self.settings.timeout,
                           max_queue=self.settings.max_queue)
-        self._started = False
-        self._start_lock = asyncio.Lock()
+        self._start = Once(self._engine.start)
         self.closing = False
         self._client: Client | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -136,12 +136,7 @@ class Broker:
 
     async def start(self) -> None:
         """Start the engine; safe to call more than once (mounted apps start lazily)."""
-        if self._started:
-            return
-        async with self._start_lock:
-            if not self._started:
-                await self._engine.start()
-                self._started = True
+        await self._start()
 
     async def close(self) -> None:
         """Answer every pending connect, then stop the engine (faye ``adapter.close``)."""
@@ -151,9 +146,9 @@ class Broker:
         self.closing = True
         self._connections.release_all(Release.SHUTDOWN)
         await asyncio.sleep(0)
-        if self._started:
+        if self._start.done:
             await self._engine.close()
-            self._started = False
+            self._start.reset()
 
     # -- extensions, authorizers, events, the server-side client -------------------------
 
@@ -208,8 +203,8 @@ class Broker:
 
     async def process(self, messages: list[Message], request: RequestState) -> list[Outgoing]:
         """Handle a batch; return its replies (and delivered messages) in faye's order."""
-        if not self._started:
-            await self.start()
+        if not self._start.done:
+            await self._start()
         context = request.context
         self._requests[context.transport] += 1
         self._messages += len(messages)

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 TAKE_BATCH = 1000
 """Most clients whose queues one take script call empties."""
 
+LISTEN_WAIT = 5.0
+"""Seconds ``start`` waits for the pub/sub listener to subscribe."""
+
 # KEYS: clients, nodes. ARGV: client id, now ms, node.
 _PING = """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
@@ -200,6 +203,7 @@ class RedisEngine(Engine):
         self._takes: dict[str, list[asyncio.Future[list[Delivery]]]] = {}
         """Clients whose queue a caller waits for, gathered for the next take script call."""
         self._taker: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
         self._created = self._destroyed = self._reaped = self._overflows = 0
         self._subscribed = self._unsubscribed = 0
         self._published = self._queued = 0
@@ -232,7 +236,12 @@ class RedisEngine(Engine):
         # its own connection, without retries: a cut must reach _listen, which then resyncs
         self._listener_redis = open_redis(self.url, max_connections=2, retries=0)
         loop = asyncio.get_running_loop()
+        self._listening = asyncio.Event()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._collect_garbage())]
+        # wake-ups published before the listener subscribed would be lost: wait for it (bounded;
+        # while Redis cannot be reached it goes on retrying, and resyncs once it is back)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), LISTEN_WAIT)
 
     async def close(self) -> None:
         if self._taker is not None:
@@ -445,6 +454,7 @@ class RedisEngine(Engine):
             pubsub = self._listener_redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(wake_channel, closed_channel)
+                self._listening.set()
                 if not first:
                     log.info("Redis pub/sub reconnected")
                     self.recipients.resync()  # wake-ups may have been missed while it was down

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from broker.once import Once
 from broker.resources.access import AccessHook, AccessRequest, check_access
 from broker.resources.changes import ChangeFeed
 from broker.resources.http import (
@@ -126,23 +127,17 @@ class ResourceAPI:
         self.max_body_bytes = broker.settings.max_body_bytes
         self.max_object_bytes = max(1, broker.settings.max_message_bytes - EVENT_OVERHEAD)
         self.changes = ChangeFeed(broker)
-        self._started = False
-        self._start_lock = asyncio.Lock()
+        self._start = Once(self.store.start)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the store; safe to call more than once (a mounted app starts lazily)."""
-        if self._started:
-            return
-        async with self._start_lock:
-            if not self._started:
-                await self.store.start()
-                self._started = True
+        await self._start()
 
     async def close(self) -> None:
-        if self._started:
-            self._started = False
+        if self._start.done:
+            self._start.reset()
             await self.store.close()
 
     def statistics(self) -> ResourceStatistics:

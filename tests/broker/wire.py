@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.protocol.helpers import FAYE_CONNECTION_TYPES
+
 __all__ = [
     "CLIENT_ID",
     "CONNECTION_TYPES",
@@ -49,14 +51,7 @@ T = 2.0
 FAST = 0.6
 """Upper bound, in seconds, for what faye does "at once" (about 100 ms) on a loaded machine."""
 CLIENT_ID = re.compile(r"^[0-9a-z]{31}$")
-CONNECTION_TYPES = [
-    "long-polling",
-    "cross-origin-long-polling",
-    "callback-polling",
-    "websocket",
-    "eventsource",
-    "in-process",
-]
+CONNECTION_TYPES = FAYE_CONNECTION_TYPES
 HANDSHAKE: dict[str, Any] = {
     "channel": "/meta/handshake",
     "version": "1.0",
