@@ -14,13 +14,13 @@ __all__ = ["BayeuxReply", "bayeux_header_list", "error_response", "preflight_res
 ALLOW_HEADERS = "Accept, Authorization, Content-Type, Pragma, X-Requested-With"
 
 
+_NO_CACHE = (b"cache-control", b"no-cache, no-store")
+_NO_SNIFF = (b"x-content-type-options", b"nosniff")
+
+
 def bayeux_header_list(request_headers: Headers, content_type: bytes) -> list[tuple[bytes, bytes]]:
     """The headers of every Bayeux response body (faye: no caching, no sniffing, CORS when asked)."""
-    headers = [
-        (b"content-type", content_type),
-        (b"cache-control", b"no-cache, no-store"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
+    headers = [(b"content-type", content_type), _NO_CACHE, _NO_SNIFF]
     origin = request_headers.get("origin")
     if origin:
         headers += [(b"access-control-allow-credentials", b"true"),
