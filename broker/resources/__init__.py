@@ -5,7 +5,9 @@ create, import, replace, merge-patch and delete, with versions and ``ETag``/``If
 optimistic concurrency and RFC 9457 problem details for every error. Each committed change is
 published, after the write is stored, on ``/resources/<collection>`` and
 ``/resources/<collection>/<id>`` through the same :class:`~broker.server.Broker` as every
-Bayeux client. This package is separate from the Bayeux code: it only calls ``broker.publish``.
+Bayeux client. This package is separate from the Bayeux code: it calls ``broker.publish`` (the
+server-side client) and provides the authorizer ``create_app`` installs on those channels
+(:class:`ResourceChannelGuard`: only the server publishes there).
 """
 
 from __future__ import annotations

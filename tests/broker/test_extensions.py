@@ -18,9 +18,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from broker import Context, Extension, create_app
+from broker.request_state import RequestState
 from broker.server import Broker
 from clients.errors import BayeuxError
 from clients.subscription import Message as Delivered
+from protocol.connection_types import ConnectionType
 from tests.support.servers import serve_app
 
 pytestmark = pytest.mark.anyio
@@ -233,3 +235,24 @@ async def test_an_extension_error_over_websocket_is_logged_not_swallowed(caplog:
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
     assert "KeyError: 'boom'" in caplog.text
+
+
+async def test_a_removed_extension_sees_nothing_more() -> None:
+    seen: list[object] = []
+
+    class Spy(Extension):
+        def incoming(self, message: Message, context: Context) -> Message:
+            seen.append(message.get("channel"))
+            return message
+
+    spy = Spy()
+    broker = Broker(extensions=[spy])
+    request = RequestState(Context(transport=ConnectionType.LONG_POLLING))
+    await broker.start()
+    try:
+        await broker.process([{"channel": "/a", "data": 1}], request)
+        broker.remove_extension(spy)
+        await broker.process([{"channel": "/b", "data": 1}], request)
+    finally:
+        await broker.close()
+    assert seen == ["/a"]
