@@ -30,7 +30,7 @@ from bench.loadgen import BayeuxError
 from bench.report import markdown_tables
 from bench.scenarios import SCENARIOS, Plan, run_scenario
 from bench.servers import RESULTS_DIR, ROOT, SERVERS, ServerError, command_line, ensure_faye, start_server
-from bench.system import event_loop_name, raise_nofile_limit, run_event_loop
+from bench.system import event_loop_name, git_state, raise_nofile_limit, run_event_loop
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- bench:results:begin -->"
@@ -68,18 +68,6 @@ def load_average() -> str:
     with contextlib.suppress(OSError), open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
     return "?"
-
-
-def git_state() -> str:
-    """The commit under test, and whether broker/ or protocol/ had uncommitted changes (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--", "broker", "protocol"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-    return f"{head or '?'}{' with uncommitted changes in broker/ or protocol/' if dirty else ''}"
 
 
 def library_versions() -> str:
@@ -246,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "node": _node_version() if "faye" in servers else "-",
         "faye": faye,
         "load_start": load_average(),
-        "git": git_state(),
+        "git": git_state(ROOT),
         "servers": servers,
         "full": full,
         "libraries": library_versions(),

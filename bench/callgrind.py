@@ -81,7 +81,7 @@ import httpx
 
 from bench.loadgen import BayeuxError, LongPollConnection, Publisher, handshake
 from bench.servers import ROOT, free_port
-from bench.system import CLOCK_TICKS, cpu_seconds, raise_nofile_limit, run_event_loop
+from bench.system import CLOCK_TICKS, cpu_seconds, git_state, raise_nofile_limit, run_event_loop
 from bench.worker import Worker
 
 __all__ = ["Measurement", "Settings", "main"]
@@ -575,18 +575,6 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def git_state() -> str:
-    """The checkout's commit, and whether broker/ or protocol/ differ from it (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--", "broker", "protocol"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-    return f"{head or '?'}{' with uncommitted changes in broker/ or protocol/' if dirty else ''}"
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.callgrind", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -638,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     rows = summarize(results)
     meta = {
-        "git": git_state(),
+        "git": git_state(ROOT),
         "python": str(python),
         "valgrind": subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import subprocess
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["cpu_seconds", "cpu_split", "event_loop_name", "raise_nofile_limit", "rss_kb", "run_event_loop"]
@@ -63,3 +65,15 @@ def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def git_state(root: Path) -> str:
+    """The commit under test, and whether broker/ or protocol/ had uncommitted changes (read-only git calls)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--", "broker", "protocol"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return f"{head or '?'}{' with uncommitted changes in broker/ or protocol/' if dirty else ''}"

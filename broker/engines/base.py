@@ -29,7 +29,7 @@ from broker.delivery import Delivery
 from broker.errors import EngineUnavailable
 from broker.events import EventSink, MonitorEvent
 
-__all__ = ["Engine", "EngineStatistics", "EngineUnavailable", "Recipients"]
+__all__ = ["Engine", "EngineCounters", "EngineStatistics", "EngineUnavailable", "Recipients"]
 
 
 class Recipients(Protocol):
@@ -104,6 +104,32 @@ class EngineStatistics:
     """Of those, the copies queued rather than written at once."""
     errors: int
     """Calls that failed because the backing store could not be reached (always 0 in memory)."""
+
+
+class EngineCounters:
+    """The counts behind :class:`EngineStatistics`; an engine increments them where things happen."""
+
+    __slots__ = ("created", "deliveries", "destroyed", "overflows", "published", "queued", "reaped", "subscribed",
+                 "unsubscribed")
+
+    def __init__(self) -> None:
+        self.created = self.destroyed = self.reaped = self.overflows = 0
+        self.subscribed = self.unsubscribed = 0
+        self.published = self.deliveries = self.queued = 0
+
+    def statistics(self, *, errors: int) -> EngineStatistics:
+        return EngineStatistics(
+            clients_created=self.created,
+            clients_destroyed=self.destroyed,
+            clients_reaped=self.reaped,
+            clients_overflowed=self.overflows,
+            subscriptions_added=self.subscribed,
+            subscriptions_removed=self.unsubscribed,
+            messages_published=self.published,
+            deliveries=self.deliveries,
+            deliveries_queued=self.queued,
+            errors=errors,
+        )
 
 
 class Engine(ABC):

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Collection
 
 from broker.delivery import Delivery
-from broker.engines.base import Engine, EngineStatistics
+from broker.engines.base import Engine, EngineCounters, EngineStatistics
 from broker.events import MonitorEvent
 
 __all__ = ["MemoryEngine"]
@@ -35,9 +35,7 @@ class MemoryEngine(Engine):
         self._last_ping: dict[str, float] = {}
         self._overflowed: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self._created = self._destroyed = self._reaped = self._overflows = 0
-        self._subscribed = self._unsubscribed = 0
-        self._published = self._deliveries = self._queued = 0
+        self._count = EngineCounters()
 
     async def start(self) -> None:
         if self._sweeper is None:
@@ -55,7 +53,7 @@ class MemoryEngine(Engine):
     async def create_client(self, client_id: str) -> None:
         self._clients[client_id] = set()
         self._last_ping[client_id] = asyncio.get_running_loop().time()
-        self._created += 1
+        self._count.created += 1
         self.events.emit(MonitorEvent.HANDSHAKE, client_id)
 
     async def client_exists(self, client_id: str) -> bool:
@@ -73,7 +71,7 @@ class MemoryEngine(Engine):
             await asyncio.sleep(max(0.02, min(ttl / 8, 2.0)))
             deadline = loop.time() - ttl
             for client_id in [c for c, seen in self._last_ping.items() if seen <= deadline]:
-                self._reaped += 1
+                self._count.reaped += 1
                 self._destroy(client_id)
 
     async def destroy_client(self, client_id: str) -> None:
@@ -84,8 +82,8 @@ class MemoryEngine(Engine):
         if channels is None:
             return
         self._last_ping.pop(client_id, None)
-        self._destroyed += 1
-        self._unsubscribed += len(channels)
+        self._count.destroyed += 1
+        self._count.unsubscribed += len(channels)
         for channel in channels:
             self._remove_subscriber(channel, client_id)
             self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel)
@@ -101,7 +99,7 @@ class MemoryEngine(Engine):
             return False
         channels.add(channel)
         self._subscribers.setdefault(channel, set()).add(client_id)
-        self._subscribed += 1
+        self._count.subscribed += 1
         self.events.emit(MonitorEvent.SUBSCRIBE, client_id, channel)
         return True
 
@@ -111,7 +109,7 @@ class MemoryEngine(Engine):
             return False
         channels.discard(channel)
         self._remove_subscriber(channel, client_id)
-        self._unsubscribed += 1
+        self._count.unsubscribed += 1
         self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel)
         return True
 
@@ -145,7 +143,7 @@ class MemoryEngine(Engine):
 
     async def publish(self, delivery: Delivery, keys: tuple[str, ...], publisher: object) -> int:
         recipients = self._recipients(keys)
-        self._published += 1
+        self._count.published += 1
         self.events.emit(_PUBLISH, publisher, delivery.channel, delivery.message.get("data"))
         if not recipients:
             return 0
@@ -170,15 +168,15 @@ class MemoryEngine(Engine):
             queue.append(delivery)
             wake(client_id)
             queued += 1
-        self._deliveries += pushed + queued
-        self._queued += queued
+        self._count.deliveries += pushed + queued
+        self._count.queued += queued
         return pushed + queued
 
     def _overflow(self, client_id: str) -> None:
         if client_id in self._overflowed:
             return
         self._overflowed.add(client_id)
-        self._overflows += 1
+        self._count.overflows += 1
         log.warning("client %s exceeded max_queue=%d and is disconnected", client_id, self.max_queue)
         asyncio.get_running_loop().call_soon(self._finish_overflow, client_id)
 
@@ -199,15 +197,4 @@ class MemoryEngine(Engine):
         queue.extendleft(reversed(deliveries))
 
     def statistics(self) -> EngineStatistics:
-        return EngineStatistics(
-            clients_created=self._created,
-            clients_destroyed=self._destroyed,
-            clients_reaped=self._reaped,
-            clients_overflowed=self._overflows,
-            subscriptions_added=self._subscribed,
-            subscriptions_removed=self._unsubscribed,
-            messages_published=self._published,
-            deliveries=self._deliveries,
-            deliveries_queued=self._queued,
-            errors=0,
-        )
+        return self._count.statistics(errors=0)

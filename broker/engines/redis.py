@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from broker.delivery import Delivery
-from broker.engines.base import Engine, EngineStatistics
+from broker.engines.base import Engine, EngineCounters, EngineStatistics
 from broker.errors import EngineUnavailable
 from broker.events import MonitorEvent
 from broker.redis_client import RedisBoundary, open_redis
@@ -204,9 +204,7 @@ class RedisEngine(Engine):
         """Clients whose queue a caller waits for, gathered for the next take script call."""
         self._taker: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self._created = self._destroyed = self._reaped = self._overflows = 0
-        self._subscribed = self._unsubscribed = 0
-        self._published = self._queued = 0
+        self._count = EngineCounters()
         self._listener_errors = 0
 
     # -- keys --------------------------------------------------------------------------
@@ -273,7 +271,7 @@ class RedisEngine(Engine):
                 await pipe.execute()
 
         await self._redis.call(run)
-        self._created += 1
+        self._count.created += 1
         self.events.emit(MonitorEvent.HANDSHAKE, client_id)
 
     async def client_exists(self, client_id: str) -> bool:
@@ -297,8 +295,8 @@ class RedisEngine(Engine):
         )
         if channels is None:
             return
-        self._destroyed += 1
-        self._unsubscribed += len(channels)
+        self._count.destroyed += 1
+        self._count.unsubscribed += len(channels)
         for channel in channels:
             self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel.decode())
         self.events.emit(MonitorEvent.DISCONNECT, client_id)
@@ -313,7 +311,7 @@ class RedisEngine(Engine):
             [client_id, channel],
         )
         if added == 1:
-            self._subscribed += 1
+            self._count.subscribed += 1
             self.events.emit(MonitorEvent.SUBSCRIBE, client_id, channel)
             return True
         return False
@@ -325,7 +323,7 @@ class RedisEngine(Engine):
             [client_id, channel],
         )
         if removed == 1:
-            self._unsubscribed += 1
+            self._count.unsubscribed += 1
             self.events.emit(MonitorEvent.UNSUBSCRIBE, client_id, channel)
             return True
         return False
@@ -342,13 +340,14 @@ class RedisEngine(Engine):
             [self._channel_key(key) for key in keys],
             [self.ns, delivery.encoded, 2 * self._ttl_ms, self.max_queue, 2 * self._ttl_ms],
         )
-        self._published += 1
+        self._count.published += 1
         self.events.emit(MonitorEvent.PUBLISH, publisher, delivery.channel, delivery.message.get("data"))
         queued = int(result[0])
-        self._queued += queued
+        self._count.queued += queued
+        self._count.deliveries += queued  # every copy is queued in Redis
         for raw in result[1:]:
             client_id = raw.decode()
-            self._overflows += 1
+            self._count.overflows += 1
             log.warning("client %s exceeded max_queue=%d and is disconnected", client_id, self.max_queue)
             await self.destroy_client(client_id)
         return queued
@@ -506,7 +505,7 @@ class RedisEngine(Engine):
                 lambda r: r.zrangebyscore(self._k("clients"), "-inf", cutoff, 0, 1000)  # type: ignore[arg-type,return-value]
             )
             for raw in dead:
-                self._reaped += 1
+                self._count.reaped += 1
                 await self.destroy_client(raw.decode())
         finally:
             # the lock also expires by itself; a failed release must not replace a cancellation
@@ -515,18 +514,7 @@ class RedisEngine(Engine):
                 await self._script("release", [lock_key], [token])
 
     def statistics(self) -> EngineStatistics:
-        return EngineStatistics(
-            clients_created=self._created,
-            clients_destroyed=self._destroyed,
-            clients_reaped=self._reaped,
-            clients_overflowed=self._overflows,
-            subscriptions_added=self._subscribed,
-            subscriptions_removed=self._unsubscribed,
-            messages_published=self._published,
-            deliveries=self._queued,
-            deliveries_queued=self._queued,
-            errors=self._redis.errors + self._listener_errors,
-        )
+        return self._count.statistics(errors=self._redis.errors + self._listener_errors)
 
 
 _SCRIPTS = {
