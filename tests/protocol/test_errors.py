@@ -161,3 +161,19 @@ def test_s3_server_errors_round_trip_through_parse(error: str) -> None:
     code, args, message = errors.parse_error(error)
     assert code is not None
     assert errors.format_error(ErrorCode(code), list(args), message) == error
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "params", "reason"),
+    [
+        ({"successful": False, "error": "403:/x,/y:Forbidden channel"}, 403, ["/x", "/y"], "Forbidden channel"),
+        ({"successful": False, "error": "not faye's grammar: ü"}, None, [], "not faye's grammar: ü"),
+        ({"successful": False}, None, [], ""),
+    ],
+)
+def test_s3_bayeux_error_carries_the_parsed_error_and_the_reply(
+        reply: dict[str, object], code: int | None, params: list[str], reason: str) -> None:
+    error = errors.BayeuxError(reply)
+    assert (error.code, error.params, error.reason, error.reply) == (code, params, reason, reply)
+    assert error.error == str(reply.get("error", ""))
+    assert str(error) == (error.error or "refused by the server")
