@@ -1,19 +1,19 @@
 """Reading an HTTP request under the broker's limits, on raw ASGI (one place for every HTTP endpoint).
 
 The Bayeux transports and the REST resources both read bodies with :func:`read_body`, and both
-notice a client that went away with :func:`wait_for_disconnect`.
+act when a client goes away with :func:`on_disconnect`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
 from broker.errors import BodyTooLarge
 
-__all__ = ["declared_length", "read_body", "wait_for_disconnect"]
+__all__ = ["declared_length", "on_disconnect", "read_body"]
 
 
 def declared_length(headers: Mapping[str, str]) -> int | None:
@@ -45,7 +45,11 @@ async def read_body(receive: Receive, headers: Mapping[str, str], *, limit: int)
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def wait_for_disconnect(receive: Receive) -> None:
-    """Return once the client has closed the connection (the request body was read already)."""
+async def on_disconnect(receive: Receive, then: Callable[[], None]) -> None:
+    """Call ``then()`` once the client has closed the connection (the request body was read already).
+
+    One coroutine per watched request (a held long-poll, an EventSource stream), run as a task.
+    """
     while (await receive())["type"] != "http.disconnect":
         pass
+    then()

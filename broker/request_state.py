@@ -31,3 +31,7 @@ class RequestState:
     def release_holds(self, reason: Release) -> None:
         for hold in self.holds:
             hold.release(reason)
+
+    def release_holds_peer_gone(self) -> None:
+        """The HTTP client went away mid-poll: its connects end with nothing taken from the queue."""
+        self.release_holds(Release.PEER_GONE)

@@ -16,14 +16,14 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from broker.extensions import Context
-from broker.http_io import wait_for_disconnect
+from broker.http_io import on_disconnect
 from broker.server import Broker, Stream
 from broker.sinks import PushSink
 from broker.transports.responses import bayeux_header_list, error_response
 from protocol import errors
 from protocol.connection_types import ConnectionType
 
-__all__ = ["EventSourceSink", "end_on_disconnect", "serve_eventsource"]
+__all__ = ["EventSourceSink", "serve_eventsource"]
 
 
 class EventSourceSink(PushSink):
@@ -64,7 +64,7 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
     if await broker.open_stream(client_id, sink) is Stream.UNKNOWN_CLIENT:
         await error_response(404, errors.client_unknown(client_id))(scope, receive, send)
         return
-    watcher = asyncio.ensure_future(end_on_disconnect(receive, sink))
+    watcher = asyncio.ensure_future(on_disconnect(receive, sink.ended.set))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"retry: 5000\r\n\r\n", "more_body": True})
@@ -83,8 +83,3 @@ async def serve_eventsource(broker: Broker, request: Request, scope: Scope, rece
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-
-async def end_on_disconnect(receive: Receive, sink: EventSourceSink) -> None:
-    """End the stream once its client has closed the connection."""
-    await wait_for_disconnect(receive)
-    sink.ended.set()

@@ -18,8 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from broker.errors import BodyTooLarge
 from broker.extensions import Context
-from broker.hold import Release
-from broker.http_io import read_body, wait_for_disconnect
+from broker.http_io import on_disconnect, read_body
 from broker.request_state import RequestState
 from broker.server import Broker, Outgoing
 from broker.static import serve_mount_file
@@ -134,13 +133,9 @@ class BayeuxHTTP:
         # If the HTTP client goes away mid-poll, this request's holds are released with
         # nothing taken from the queue, so no message goes into a response nobody reads
         # (faye would lose those messages).
-        watcher = asyncio.ensure_future(_release_on_disconnect(receive, request))
+        watcher = asyncio.ensure_future(on_disconnect(receive, request.release_holds_peer_gone))
         try:
             return await self.broker.process(messages, request)
         finally:
             watcher.cancel()
 
-
-async def _release_on_disconnect(receive: Receive, request: RequestState) -> None:
-    await wait_for_disconnect(receive)
-    request.release_holds(Release.PEER_GONE)

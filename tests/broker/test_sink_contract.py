@@ -25,9 +25,10 @@ from websockets.asyncio.client import connect as ws_connect
 from broker.delivery import Delivery
 from broker.extensions import Context
 from broker.frames import SEND_FRAME_NOWAIT
+from broker.http_io import on_disconnect
 from broker.local import InProcessSink
 from broker.sinks import PushSink
-from broker.transports.eventsource import EventSourceSink, end_on_disconnect
+from broker.transports.eventsource import EventSourceSink
 from broker.transports.websocket import WebSocketSink
 from protocol.connection_types import ConnectionType
 from protocol.messages import join_encoded
@@ -142,7 +143,8 @@ async def eventsource_sink() -> AsyncIterator[Connected]:
         return sink
 
     received: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    app = _handing_over(make, handed, start, finished, end_on_disconnect)
+    app = _handing_over(make, handed, start, finished,
+                        lambda receive, sink: on_disconnect(receive, sink.ended.set))
     async with (
         serve_app(app) as base,
         httpx.AsyncClient() as http,
