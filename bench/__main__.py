@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from bench.loadgen import BayeuxError
 from bench.report import markdown_tables
 from bench.scenarios import SCENARIOS, Plan, run_scenario
 from bench.servers import RESULTS_DIR, ROOT, SERVERS, ServerError, command_line, ensure_faye, start_server
-from bench.system import event_loop_name, git_state, raise_nofile_limit, run_event_loop
+from bench.system import event_loop_name, git_state, raise_nofile_limit, run_event_loop, stop_on_signals
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- bench:results:begin -->"
@@ -198,15 +197,9 @@ How to read it:
 """
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # SIGTERM and SIGHUP stop the run like Ctrl-C: servers and subscriber processes are stopped.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    stop_on_signals()
     raise_nofile_limit()
     plan = make_plan(args)
     scenarios = args.scenario or list(SCENARIOS)

@@ -81,7 +81,7 @@ import httpx
 
 from bench.loadgen import BayeuxError, LongPollConnection, Publisher, handshake
 from bench.servers import ROOT, free_port
-from bench.system import CLOCK_TICKS, cpu_seconds, git_state, raise_nofile_limit, run_event_loop
+from bench.system import CLOCK_TICKS, cpu_seconds, git_state, raise_nofile_limit, run_event_loop, stop_on_signals
 from bench.worker import Worker
 
 __all__ = ["Measurement", "Settings", "main"]
@@ -601,14 +601,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    stop_on_signals()
     raise_nofile_limit()
     python = args.python if args.python.is_absolute() else Path.cwd() / args.python
     settings = Settings(python=python, subscribers=args.subscribers, messages=args.messages, rate=args.rate,

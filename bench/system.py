@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import signal
 import subprocess
 from collections.abc import Coroutine
 from pathlib import Path
@@ -77,3 +78,13 @@ def git_state(root: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "?"
     return f"{head or '?'}{' with uncommitted changes in broker/ or protocol/' if dirty else ''}"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP stop a run like Ctrl-C: its servers and subprocesses are stopped."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
