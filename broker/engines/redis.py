@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 TAKE_BATCH = 1000
 """Most clients whose queues one take script call empties."""
 
+CLOSE_WAIT = 3.0
+"""Seconds ``close`` waits for the engine's background tasks to stop."""
+
 LISTEN_WAIT = 5.0
 """Seconds ``start`` waits for the pub/sub listener to subscribe."""
 
@@ -247,9 +250,14 @@ class RedisEngine(Engine):
             self._taker = None
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # bounded: a task that swallowed its cancellation must not hold the broker's shutdown
+            _, pending = await asyncio.wait(self._tasks, timeout=CLOSE_WAIT)
+            for task in pending:
+                log.warning("Redis engine task %s did not stop within %.0f s", task.get_name(), CLOSE_WAIT)
+            for task in self._tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: a failure while closing is no news
         self._tasks = []
         await self._redis.close()
         if self._listener_redis is not None:
@@ -469,6 +477,7 @@ class RedisEngine(Engine):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
             except (RedisError, OSError) as exc:
+                _raise_if_cancelled(exc)
                 self._listener_errors += 1
                 log.warning("Redis pub/sub lost (%s); retrying in %.2fs", exc, delay)
                 with contextlib.suppress(Exception):
@@ -492,6 +501,7 @@ class RedisEngine(Engine):
             try:
                 await self._collect_once(lock_ms=int(max(interval, 1) * 5000))
             except EngineUnavailable as exc:
+                _raise_if_cancelled(exc)
                 log.warning("garbage collection skipped: %s", exc)
 
     async def _collect_once(self, *, lock_ms: int) -> None:
@@ -528,3 +538,11 @@ _SCRIPTS = {
     "destroy": _DESTROY,
     "release": _RELEASE_LOCK,
 }
+
+
+def _raise_if_cancelled(exc: BaseException) -> None:
+    """A Redis client cut off by a cancellation may raise a connection error instead of
+    ``CancelledError``: a background loop must stop then, not retry (``close`` waits for it)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
